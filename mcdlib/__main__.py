@@ -1,0 +1,3 @@
+from mcdlib.cli import entry_point
+
+entry_point()
