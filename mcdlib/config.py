@@ -107,6 +107,7 @@ class ModelConfig:
     # baselines
     avst_match_weight: float = doc(0.5, "AVST positive/negative matching loss weight")
     lstm_embed: int = doc(512, "word embedding size of the vocabulary (LSTM) question encoder")
+    question_encoder: str = choice("auto", ("auto", "tokens", "lstm"), "MCD/qonly/late question input: frozen q_tokens, an LSTM over q_ids, or auto (the data's text_encoder: minilm -> tokens, vocab -> lstm); AVST always uses the LSTM")
 
 
 @dataclass

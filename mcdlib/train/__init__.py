@@ -1,0 +1,19 @@
+"""Training: the one loop (:func:`train`), checkpoints and resume, DDP, prediction, ablations.
+
+* :mod:`mcdlib.train.loop` — :func:`train` (every model), shared step helpers;
+* :mod:`mcdlib.train.checkpoint` — atomic checkpoints, config hash, compatibility checks;
+* :mod:`mcdlib.train.distributed` — ``torchrun``/DDP setup (nccl on CUDA, gloo on CPU);
+* :mod:`mcdlib.train.device` — ``device: auto`` and mixed precision;
+* :mod:`mcdlib.train.metrics` — per-epoch losses and official accuracies;
+* :mod:`mcdlib.train.run_folder` — the run folder layout, metrics.jsonl, run.json;
+* :mod:`mcdlib.train.predict` — :func:`predict` and :func:`evaluate_run`;
+* :mod:`mcdlib.train.ablate` — grid files and :func:`run_ablation`.
+"""
+
+from mcdlib.train.ablate import read_grid, run_ablation
+from mcdlib.train.loop import train
+from mcdlib.train.predict import evaluate_run, predict
+from mcdlib.train.run_folder import RunFolder, read_curves, read_metrics
+
+__all__ = ["train", "predict", "evaluate_run", "run_ablation", "read_grid", "RunFolder", "read_metrics",
+           "read_curves"]

@@ -1,0 +1,90 @@
+"""``mcd eval``: the official MUSIC-AVQA evaluation table (and JSON).
+
+Modes (exactly one per call), each a function returning the records being evaluated, the
+predictions and names for messages; :func:`run` is shared by all of them:
+
+* ``--annotations FILE --predictions FILE``: a predictions JSON object (question_id → answer)
+  against an annotation file.
+
+A later mode (e.g. ``--run RUN --split test`` for a trained run) adds its arguments in
+:func:`register` and an entry in :data:`MODES`.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+from mcdlib.config import DataConfig
+from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, read_annotations
+from mcdlib.errors import McdError
+from mcdlib.evaluation import MISSING_POLICIES, evaluate, load_predictions
+
+
+@dataclass
+class EvalInputs:
+    """What one mode hands to the evaluation."""
+
+    questions: Sequence[Question]
+    predictions: Mapping[str, str]
+    source: str  # what is evaluated, e.g. the annotation file
+    predictions_name: str  # where the predictions come from, for messages
+
+
+def annotations_mode(args) -> EvalInputs:
+    """``--annotations FILE --predictions FILE``."""
+    if not args.annotations or not args.predictions:
+        raise McdError("--annotations and --predictions go together: "
+                       "mcd eval --annotations avqa-test.json --predictions predictions.json")
+    questions = read_annotations(args.annotations, duplicates=args.duplicates)
+    return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions))
+
+
+#: (name, is this mode selected?, build its inputs) — the first selected mode runs
+MODES: list[tuple[str, Callable[[object], bool], Callable[[object], EvalInputs]]] = [
+    ("--annotations FILE --predictions FILE",
+     lambda a: bool(a.annotations or a.predictions), annotations_mode),
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "eval", help="the official MUSIC-AVQA accuracy table of a predictions file",
+        description="Official MUSIC-AVQA evaluation: accuracy per (scenario, type) cell, per scenario "
+                    "and overall (pooled over questions), read from the annotation file evaluated.")
+    files = p.add_argument_group("annotations mode")
+    files.add_argument("--annotations", metavar="FILE", default=None,
+                       help="the annotation file evaluated (e.g. json_update/avqa-test.json)")
+    files.add_argument("--predictions", metavar="FILE", default=None,
+                       help="JSON object mapping question_id (string) to the predicted answer string")
+    p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the accuracies as JSON")
+    p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
+                   help="questions without a prediction: an error, or count them wrong (default: %(default)s)")
+    p.add_argument("--duplicates", choices=DUPLICATE_POLICIES, default=DataConfig.duplicates,
+                   help="duplicated question ids in the annotations (original version; default: %(default)s)")
+    p.set_defaults(func=run)
+
+
+def select_mode(args) -> Callable[[object], EvalInputs]:
+    for _, selected, build in MODES:
+        if selected(args):
+            return build
+    raise McdError("nothing to evaluate; use " + " or ".join(f"mcd eval {name}" for name, _, _ in MODES))
+
+
+def run(args) -> int:
+    build = select_mode(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inputs = build(args)
+        result = evaluate(inputs.predictions, inputs.questions, missing=args.missing,
+                          source=inputs.source, predictions_name=inputs.predictions_name)
+    for warning in caught:
+        print(f"mcd: warning: {warning.message}", file=sys.stderr)
+    print(result.table())
+    if args.json_out:
+        result.save_json(args.json_out)
+        print(f"accuracies written to {args.json_out}")
+    return 0

@@ -1,0 +1,37 @@
+"""``mcd notebooks``: list the workbook's notebooks or run them headlessly with papermill."""
+
+from __future__ import annotations
+
+from mcdlib.workbook.runner import list_notebooks, parameters_cell, run_notebooks, _read
+
+
+def register(sub) -> None:
+    p = sub.add_parser("notebooks", help="list or run the notebooks (papermill)",
+                       description="Run the ordered notebooks headlessly with a named parameter set "
+                                   "(notebooks/params/<name>.yaml); exits non-zero when any failed.")
+    nsub = p.add_subparsers(dest="notebooks_command", metavar="SUBCOMMAND")
+    ls = nsub.add_parser("list", help="list notebooks and their parameters")
+    ls.set_defaults(func=_list)
+    run = nsub.add_parser("run", help="execute notebooks with papermill")
+    run.add_argument("names", nargs="*", help="notebooks to run (default: all, in order)")
+    run.add_argument("--params", default="classroom", help="parameter set name or YAML path (smoke, classroom, full)")
+    run.add_argument("--out", default=None, help="folder for the executed notebooks (default runs/notebooks/<params>)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(func=_run)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _list(args) -> int:
+    for nb in list_notebooks():
+        params = parameters_cell(_read(nb))
+        print(f"{nb.name}: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    return 0
+
+
+def _run(args) -> int:
+    results = run_notebooks(args.names or None, params=args.params, out_dir=args.out,
+                            progress=not args.no_progress)
+    for r in results:
+        status = "ok" if r.ok else f"FAILED: {r.error}"
+        print(f"{r.notebook:40s} {r.seconds:7.1f} s  {status}  -> {r.output}")
+    return 0 if all(r.ok for r in results) else 1

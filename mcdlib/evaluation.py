@@ -1,0 +1,265 @@
+"""The official MUSIC-AVQA evaluation: accuracy per (scenario, type) cell, per scenario and
+overall, pooled over questions (micro) as the reference script does.
+
+Unlike the reference script (which reads question types from a hard-coded original test file,
+so its per-type numbers are silently wrong on the corrected file), the types always come from
+the annotation records being evaluated.
+
+::
+
+    questions = load_split(root, "test", annotations="json_update")
+    result = evaluate(load_predictions("predictions.json"), questions)
+    print(result.table()); result.save_json("scores.json")
+
+Three entry points: :func:`evaluate` (question_id → answer string, e.g. a predictions file),
+:func:`evaluate_indices` (answer / prediction / cell index arrays, for the training loop) and
+:func:`compare_table` (several results side by side, e.g. MCD against the baselines).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from mcdlib.data.music_avqa import Question, describe_ids, find_duplicates
+from mcdlib.data.templates import CELLS, SCENARIOS, cell_index
+from mcdlib.data.vocab import AnswerVocab
+from mcdlib.errors import AnnotationError, PredictionError
+
+MISSING_POLICIES: tuple[str, ...] = ("error", "wrong")
+
+
+class UnknownPredictionWarning(UserWarning):
+    """Some predicted answers are outside the answer vocabulary (they count as wrong)."""
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the official table: a label and the cells it pools."""
+
+    label: str
+    cells: tuple[int, ...]
+    kind: str  # "cell" | "scenario" | "overall"
+
+
+def _official_rows() -> tuple[ReportRow, ...]:
+    short = {"Audio-Visual": "AV"}
+    rows = []
+    for scenario in SCENARIOS:
+        cells = tuple(i for i, (s, _) in enumerate(CELLS) if s == scenario)
+        rows += [ReportRow(f"{short.get(scenario, scenario)} {CELLS[i][1]}", (i,), "cell") for i in cells]
+        rows.append(ReportRow(f"{scenario} (all)", cells, "scenario"))
+    rows.append(ReportRow("Overall", tuple(range(len(CELLS))), "overall"))
+    return tuple(rows)
+
+
+#: the 13 official lines in the official order (Audio Counting ... AV Temporal, AV, Overall)
+REPORT_ROWS: tuple[ReportRow, ...] = _official_rows()
+
+
+def _percent(correct: int, total: int) -> float | None:
+    return round(100.0 * correct / total, 2) if total else None
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Per-cell counts (in :data:`~mcdlib.data.templates.CELLS` order) and everything derived.
+
+    ``missing`` is how many questions had no prediction and were counted wrong
+    (``missing="wrong"``); ``source`` names what was evaluated (for titles).
+    """
+
+    correct: tuple[int, ...]
+    total: tuple[int, ...]
+    source: str = ""
+    missing: int = 0
+
+    @property
+    def n(self) -> int:
+        return int(sum(self.total))
+
+    def pooled(self, cells: Sequence[int]) -> tuple[int, int]:
+        """(correct, total) pooled over the given cell indices."""
+        return int(sum(self.correct[i] for i in cells)), int(sum(self.total[i] for i in cells))
+
+    def accuracy(self, scenario: str | None = None, qtype: str | None = None) -> float | None:
+        """Accuracy in % (2 decimals) of a cell, a scenario (``qtype=None``) or overall (no
+        arguments); None when no question falls there."""
+        if scenario is None:
+            cells = range(len(CELLS))
+        elif qtype is None:
+            cells = [i for i, (s, _) in enumerate(CELLS) if s == scenario]
+            if not cells:
+                raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+        else:
+            cells = [cell_index(scenario, qtype)]
+        return _percent(*self.pooled(cells))
+
+    @property
+    def overall(self) -> float | None:
+        return self.accuracy()
+
+    def rows(self) -> list[tuple[str, float | None, int, int]]:
+        """The 13 official lines: (label, accuracy %, n correct, n)."""
+        return [(row.label, _percent(*self.pooled(row.cells)), *self.pooled(row.cells)) for row in REPORT_ROWS]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"Audio": {"Counting": %, "Comparative": %, "All": %}, "Visual": {...},
+        "Audio-Visual": {...}, "Overall": %, "n": count}`` (None where a cell is empty)."""
+        out: dict[str, Any] = {}
+        for scenario in SCENARIOS:
+            out[scenario] = {qtype: self.accuracy(scenario, qtype) for s, qtype in CELLS if s == scenario}
+            out[scenario]["All"] = self.accuracy(scenario)
+        out["Overall"] = self.overall
+        out["n"] = self.n
+        return out
+
+    def save_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` to ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+    def table(self, title: str | None = None) -> str:
+        """The 13 official lines with labelled columns (row, accuracy %, correct / n)."""
+        title = title if title is not None else f"MUSIC-AVQA accuracy: {self.source or 'predictions'}"
+        lines = [f"{title} ({self.n:,} questions" + (f", {self.missing} missing counted wrong)" if self.missing else ")"),
+                 f"{'row':<24}{'accuracy %':>11}{'correct / n':>16}"]
+        for label, acc, correct, total in self.rows():
+            acc_text = f"{acc:.2f}" if acc is not None else "-"
+            lines.append(f"{label:<24}{acc_text:>11}{correct:>9} / {total:<6}".rstrip())
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _tally(is_correct: np.ndarray, cells: np.ndarray, source: str = "", missing: int = 0) -> EvaluationResult:
+    if len(cells) and (cells.min() < 0 or cells.max() >= len(CELLS)):
+        raise ValueError(f"cell indices must lie in 0..{len(CELLS) - 1}, got {cells.min()}..{cells.max()}")
+    correct = np.bincount(cells, weights=is_correct.astype(np.float64), minlength=len(CELLS))
+    total = np.bincount(cells, minlength=len(CELLS))
+    return EvaluationResult(tuple(int(round(c)) for c in correct), tuple(int(t) for t in total), source, missing)
+
+
+def _as_array(values: Any) -> np.ndarray:
+    if hasattr(values, "detach"):  # torch tensor
+        values = values.detach().cpu().numpy()
+    return np.asarray(values).reshape(-1)
+
+
+def evaluate_indices(answers: Any, predictions: Any, cell_indices: Any, source: str = "") -> EvaluationResult:
+    """Evaluate index arrays (lists, numpy arrays or torch tensors) of equal length: the true
+    answer classes, the predicted classes (argmax of the logits) and the cell index 0..8 of
+    each question (the batch's ``type_index``)."""
+    answers, predictions, cells = (_as_array(x) for x in (answers, predictions, cell_indices))
+    if not (len(answers) == len(predictions) == len(cells)):
+        raise ValueError(f"answers, predictions and cell_indices differ in length: "
+                         f"{len(answers)}, {len(predictions)}, {len(cells)}")
+    return _tally(answers == predictions, cells.astype(np.int64), source)
+
+
+def _normalise_predictions(predictions: Mapping[Any, Any], name: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for key, answer in predictions.items():
+        text = str(key).strip()
+        if isinstance(key, bool) or not text.lstrip("-").isdigit():
+            raise PredictionError(f"{name}: key {key!r} is not a question_id; predictions map question ids "
+                                  "(as strings) to answer strings, e.g. {\"12\": \"two\"}")
+        if not isinstance(answer, str):
+            raise PredictionError(f"{name}: the prediction for question_id {key} is {answer!r}, expected an "
+                                  "answer string such as \"two\"")
+        out[int(text)] = answer
+    return out
+
+
+def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], missing: str = "error",
+             vocab: AnswerVocab | None = None, source: str = "",
+             predictions_name: str = "predictions") -> EvaluationResult:
+    """Evaluate predictions (question_id → answer string; ids as ints or strings) against the
+    annotation records being evaluated.
+
+    Predictions naming ids that are not in ``questions`` are a PredictionError; so are
+    questions without a prediction unless ``missing="wrong"`` (they count as wrong). Predicted
+    answers outside ``vocab`` (default: the 42 answers) are wrong, with a warning.
+    """
+    if missing not in MISSING_POLICIES:
+        raise PredictionError(f"unknown missing-predictions policy {missing!r}; choose one of "
+                              f"{', '.join(MISSING_POLICIES)}")
+    source = source or "the annotations"
+    duplicates = find_duplicates(questions)
+    if duplicates:
+        raise AnnotationError(f"{source}: question ids {describe_ids(duplicates)} occur more than once; "
+                              "read the annotations with a duplicates policy (first, last or drop)")
+    preds = _normalise_predictions(predictions, predictions_name)
+    known_ids = {q.question_id for q in questions}
+    unknown_ids = sorted(set(preds) - known_ids)
+    if unknown_ids:
+        raise PredictionError(f"{predictions_name}: {len(unknown_ids)} question ids are not in {source} "
+                              f"({describe_ids(unknown_ids)}); are these predictions for another split or "
+                              "annotation version (json vs json_update)?")
+    missing_ids = [q.question_id for q in questions if q.question_id not in preds]
+    if missing_ids and missing == "error":
+        raise PredictionError(f"{predictions_name}: {len(missing_ids)} of {len(questions)} questions of {source} "
+                              f"have no prediction ({describe_ids(missing_ids)}); predict every question, or "
+                              "count them as wrong with --missing wrong (missing='wrong')")
+    vocab = vocab or AnswerVocab()
+    outside = sorted({a for a in preds.values() if a not in vocab})
+    if outside:
+        n_outside = sum(1 for a in preds.values() if a not in vocab)
+        warnings.warn(f"{predictions_name}: {n_outside} predicted answers are outside the "
+                      f"{len(vocab.known)}-answer vocabulary and count as wrong ({describe_ids(map(repr, outside))})",
+                      UnknownPredictionWarning, stacklevel=2)
+    is_correct = np.fromiter((preds.get(q.question_id) == q.answer for q in questions), dtype=bool, count=len(questions))
+    cells = np.fromiter((cell_index(q.scenario, q.qtype) for q in questions), dtype=np.int64, count=len(questions))
+    return _tally(is_correct, cells, source, missing=len(missing_ids))
+
+
+def load_predictions(path: str | Path) -> dict[str, str]:
+    """A predictions file: a JSON object mapping question_id (string) to the answer string."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionError(f"{path}: predictions file not found")
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise PredictionError(f"{path}: the predictions file is empty; expected a JSON object "
+                              "{\"question_id\": \"answer\", ...}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PredictionError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise PredictionError(f"{path}: the top-level JSON value is a {type(data).__name__}, expected an object "
+                              "mapping question_id to the answer string, e.g. {\"12\": \"two\"}")
+    _normalise_predictions(data, str(path))  # validates keys and values, naming the file
+    return data
+
+
+def save_predictions(predictions: Mapping[Any, str], path: str | Path) -> Path:
+    """Write predictions as the JSON object :func:`load_predictions` reads (ids as strings)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = dict(sorted(((int(k), v) for k, v in predictions.items())))
+    path.write_text(json.dumps({str(k): v for k, v in ordered.items()}, indent=0) + "\n")
+    return path
+
+
+def compare_table(results: Mapping[str, EvaluationResult], title: str = "MUSIC-AVQA accuracy (%)") -> str:
+    """Several results side by side: one column per named result, the 13 official lines and
+    the question count (e.g. ``compare_table({"MCD": r1, "AVST": r2})``)."""
+    if not results:
+        raise ValueError("compare_table needs at least one result")
+    names = list(results)
+    width = max(9, *(len(n) + 2 for n in names))
+    lines = [title, f"{'row':<24}" + "".join(f"{n:>{width}}" for n in names)]
+    for r, row in enumerate(REPORT_ROWS):
+        values = [results[n].rows()[r][1] for n in names]
+        lines.append(f"{row.label:<24}" + "".join(f"{(f'{v:.2f}' if v is not None else '-'):>{width}}" for v in values))
+    lines.append(f"{'n':<24}" + "".join(f"{results[n].n:>{width}}" for n in names))
+    return "\n".join(lines)

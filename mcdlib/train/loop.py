@@ -1,0 +1,444 @@
+"""The one training loop, for MCD, its ablations and the baselines alike.
+
+>>> from mcdlib.config import get_preset, apply_overrides
+>>> cfg = apply_overrides(get_preset("tiny"), ["data.root=data/music_scenes/tiny"])
+>>> summary = train(cfg, "runs/tiny_mcd")            # doctest: +SKIP
+>>> summary = train(cfg, "runs/tiny_mcd", resume=True)  # continue an interrupted run
+
+What one epoch does: reseed (from ``train.seed``, the epoch and the rank, so an interrupted and
+resumed run draws the same dropout masks as an uninterrupted one), iterate this rank's shard of
+the train split in the dataset's seeded order, forward under autocast (CUDA only), add the
+cross-entropy on ``logits`` to the model's already-weighted auxiliary ``losses``, stop on a
+non-finite loss or gradient, clip, step Adam, then step the step-decay schedule; validate; append
+the epoch record to ``metrics.jsonl``; save ``checkpoints/last.pt`` (and ``best.pt`` when the
+val accuracy improved). The run folder layout is described in :mod:`mcdlib.train.run_folder`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from mcdlib.config import Config, save_yaml, to_dict
+from mcdlib.errors import RunError
+from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_spec, config_hash,
+                                     load_checkpoint, load_model_state, restore_rng_state,
+                                     save_checkpoint)
+from mcdlib.train.device import AmpSettings, amp_settings
+from mcdlib.train.distributed import Distributed, setup
+from mcdlib.train.metrics import EpochMeter
+from mcdlib.train.run_folder import (RunFolder, append_metrics, package_versions, read_metrics,
+                                     write_json, write_metrics)
+
+ModelFactory = Callable[[Any, Any], torch.nn.Module]
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A ``tqdm.auto`` bar (notebook or terminal), or a silent one when ``enabled`` is False."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not enabled, dynamic_ncols=True, **kwargs)
+
+
+def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Move every tensor of a batch dict to ``device``."""
+    non_blocking = device.type == "cuda"
+    return {k: (v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def forward_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device,
+                   amp: AmpSettings) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """One forward pass: (cross-entropy, the model's weighted auxiliary losses, logits)."""
+    with amp.autocast(device):
+        out = model(batch)
+    logits = out["logits"].float()
+    ce = F.cross_entropy(logits, batch["answer"])
+    aux = {name: value.float() for name, value in (out.get("losses") or {}).items()}
+    return ce, aux, logits
+
+
+def open_dataset(cfg: Config, split: str):
+    """``AVQADataset(cfg.data, split)`` with a clear error when the split holds no questions."""
+    from mcdlib.data.dataset import AVQADataset
+
+    return check_not_empty(AVQADataset(cfg.data, split), split, cfg)
+
+
+def check_not_empty(dataset, split: str, cfg: Config):
+    if len(dataset) == 0:
+        where = Path(cfg.data.root) / cfg.data.annotations / f"avqa-{split}.json"
+        raise RunError(f"{where}: the {split!r} split holds no questions; check the annotation file "
+                       "(mcd data check) or choose another split in data.*_split")
+    return dataset
+
+
+def answers_of(dataset, cfg: Config) -> list[str]:
+    """The dataset's answer vocabulary (class index → answer text)."""
+    vocab = getattr(dataset, "answer_vocab", None)
+    if vocab is None:
+        from mcdlib.data.vocab import AnswerVocab
+
+        vocab = AnswerVocab(order=cfg.data.answer_order, unknown=cfg.data.unknown_answers)
+    return list(vocab.answers)
+
+
+def default_model_factory(model_cfg, spec) -> torch.nn.Module:
+    from mcdlib.models import build_model
+
+    return build_model(model_cfg, spec)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.device, amp: AmpSettings,
+             dist: Distributed | None = None, progress: bool = False, desc: str = "val",
+             on_batch: Callable[[dict, torch.Tensor], None] | None = None) -> EpochMeter:
+    """One pass over this rank's shard of ``dataset`` in eval mode; ``on_batch(batch, logits)``."""
+    dist = dist or Distributed(device=device)
+    model.eval()
+    meter = EpochMeter()
+    batches = dataset.iter_batches(batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
+                                   world_size=dist.world_size, drop_last=False)
+    for batch in progress_bar(batches, enabled=progress and dist.is_main, desc=desc, leave=False,
+                              unit="batch"):
+        batch = to_device(batch, device)
+        ce, aux, logits = forward_losses(model, batch, device, amp)
+        meter.update(ce, aux, logits, batch)
+        if on_batch is not None:
+            on_batch(batch, logits)
+    return meter
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The torch seed of one epoch on one rank (dropout masks do not depend on resumption)."""
+    return (seed * 1_000_003 + epoch * 7919 + rank) % (2**63 - 1)
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool, device: torch.device) -> Iterator[None]:
+    """``torch.use_deterministic_algorithms`` for the duration (restored afterwards)."""
+    before = torch.are_deterministic_algorithms_enabled()
+    if enabled and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled, warn_only=device.type != "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for the duration (0 = leave torch's default)."""
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool | None = None, *,
+          datasets: Mapping[str, Any] | None = None, model_factory: ModelFactory | None = None) -> dict:
+    """Train ``cfg`` into the run folder ``out_dir`` and return its ``run.json`` summary.
+
+    ``resume=True`` continues the run from ``checkpoints/last.pt`` (the settings must match the
+    run's, except the number of epochs and where/how it runs) and reaches the same weights and
+    metrics as an uninterrupted run. ``progress`` overrides ``cfg.train.progress``.
+    ``datasets`` ({"train": ..., "val": ...}) and ``model_factory(model_cfg, spec)`` replace
+    ``AVQADataset`` and :func:`mcdlib.models.build_model` (in-memory data in notebooks, fakes in
+    tests). Launched by ``torchrun``, every process calls this; only rank 0 writes files.
+    """
+    dist = setup(cfg.train.device)
+    try:
+        with deterministic_mode(cfg.train.deterministic, dist.device), torch_threads(cfg.train.threads):
+            trainer = Trainer(cfg, out_dir, dist, progress=cfg.train.progress if progress is None else progress,
+                              datasets=datasets, model_factory=model_factory)
+            return trainer.fit(resume=resume)
+    finally:
+        dist.close()
+
+
+class Trainer:
+    """State of one run (use :func:`train`; this class keeps the steps readable and testable)."""
+
+    def __init__(self, cfg: Config, out_dir: str | Path, dist: Distributed, progress: bool = True,
+                 datasets: Mapping[str, Any] | None = None, model_factory: ModelFactory | None = None):
+        self.cfg = cfg
+        self.run = RunFolder(out_dir)
+        self.dist = dist
+        self.device = dist.device
+        self.progress = bool(progress) and dist.is_main
+        self.amp = amp_settings(self.device, cfg.train.amp)
+        if datasets is not None:
+            self.train_data = check_not_empty(datasets["train"], cfg.data.train_split, cfg)
+            self.val_data = check_not_empty(datasets["val"], cfg.data.val_split, cfg)
+        else:
+            self.train_data = open_dataset(cfg, cfg.data.train_split)
+            self.val_data = open_dataset(cfg, cfg.data.val_split)
+        self.spec = self.train_data.spec
+        check_spec(self.spec.to_dict(), self.val_data.spec, f"{cfg.data.val_split} split vs {cfg.data.train_split} split")
+        self.answers = answers_of(self.train_data, cfg)
+        torch.manual_seed(cfg.train.seed)
+        self.model = (model_factory or default_model_factory)(cfg.model, self.spec).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
+                                          weight_decay=cfg.train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=max(cfg.train.lr_step, 1),
+                                                         gamma=cfg.train.lr_gamma)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp.use_scaler)
+        self.hash = config_hash(cfg)
+        self.epochs_done = 0
+        self.best_epoch: int | None = None
+        self.best_acc: float | None = None
+        self.elapsed = 0.0
+        self.time_to_best = 0.0
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    # ------------------------------------------------------------------ setup
+
+    @property
+    def wrapped(self) -> torch.nn.Module:
+        """The model as trained: DDP-wrapped under torchrun, else the model itself."""
+        if not self.dist.active:
+            return self.model
+        if not hasattr(self, "_ddp"):
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        return self._ddp
+
+    def prepare_folder(self, resume: bool) -> None:
+        """Fresh run: refuse to overwrite one. Resume: restore everything from ``last.pt``."""
+        if resume:
+            if not self.run.last.is_file():
+                raise RunError(f"{self.run.root}: nothing to resume (no {self.run.last}); "
+                               "drop --resume to start a new run there")
+            self.restore(load_checkpoint(self.run.last, map_location=self.device))
+        elif self.run.last.is_file():
+            raise RunError(f"{self.run.root} already holds a run; pass --resume (resume=True) to continue it, "
+                           "or choose another --out folder to start fresh")
+        if self.dist.is_main:
+            self.run.root.mkdir(parents=True, exist_ok=True)
+            save_yaml(self.cfg, self.run.config)
+            kept = [r for r in read_metrics(self.run.metrics) if r["epoch"] <= self.epochs_done]
+            write_metrics(self.run.metrics, kept)
+        self.dist.barrier()
+
+    def restore(self, payload: dict[str, Any]) -> None:
+        source = self.run.last
+        check_resumable(payload, self.cfg, source, self.run.root)
+        check_spec(payload["spec"], self.spec, source)
+        load_model_state(self.model, payload["model"], source, payload["config"].get("model"), self.cfg.model)
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        if payload.get("scaler"):
+            self.scaler.load_state_dict(payload["scaler"])
+        restore_rng_state(payload["rng"])
+        self.epochs_done = int(payload["epoch"])
+        best = payload.get("best") or {}
+        self.best_epoch, self.best_acc = best.get("epoch"), best.get("acc")
+        self.elapsed = float(payload.get("elapsed_s", 0.0))
+        self.time_to_best = float(best.get("elapsed_s", 0.0))
+        self.started = payload.get("started", self.started)
+
+    # ------------------------------------------------------------------ one epoch
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        """Train one epoch (1-based ``epoch``); the epoch record of the train split."""
+        cfg, dist = self.cfg.train, self.dist
+        torch.manual_seed(epoch_seed(cfg.seed, epoch, dist.rank))
+        model = self.wrapped
+        model.train()
+        meter = EpochMeter()
+        batches = self.train_data.iter_batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
+                                               rank=dist.rank, world_size=dist.world_size,
+                                               drop_last=dist.active)
+        if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
+            steps = min(dist.gather(self._batches_on_rank()))
+            batches = (b for _, b in zip(range(steps), batches))
+        bar = progress_bar(batches, enabled=self.progress, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+                           unit="batch")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for step, batch in enumerate(bar, 1):
+            batch = to_device(batch, self.device)
+            ce, aux, logits = forward_losses(model, batch, self.device, self.amp)
+            loss = ce + sum(aux.values())
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            if cfg.grad_clip > 0:
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            else:
+                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            self._stop_if_diverged(epoch, step, loss, grad_norm, aux)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            meter.update(ce, aux, logits, batch)
+            if self.progress and step % 10 == 0:
+                bar.set_postfix(loss=f"{meter.running_loss():.3f}")
+        bar.close()
+        if meter.count == 0 and not dist.active:
+            raise RunError(f"epoch {epoch}: the train split gave no batches (batch size {cfg.batch_size} "
+                           f"> {len(self.train_data)} questions with drop_last?)")
+        return meter.summary(dist)
+
+    def _batches_on_rank(self) -> int:
+        """Full batches this rank's shard holds (strided shards of the train split)."""
+        shard = len(range(self.dist.rank, len(self.train_data), self.dist.world_size))
+        return shard // self.cfg.train.batch_size
+
+    def _stop_if_diverged(self, epoch: int, step: int, loss: torch.Tensor, grad_norm: torch.Tensor,
+                          aux: dict[str, torch.Tensor]) -> None:
+        """Stop on a non-finite loss or gradient (fp16 overflow is the scaler's business)."""
+        bad_loss = not bool(torch.isfinite(loss.detach()))
+        bad_grad = not self.amp.use_scaler and not bool(torch.isfinite(grad_norm))
+        if not self.dist.any(bad_loss or bad_grad):
+            return
+        parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in aux.items())
+        what = f"loss {float(loss.detach()):.4g}" + (f" (aux: {parts})" if parts else "")
+        if not bad_loss:
+            what = f"gradient norm {float(grad_norm):.4g}" if bad_grad else "another rank's loss"
+        if self.run.last.is_file():
+            good = f"the last good checkpoint is {self.run.last} (epoch {self.epochs_done})"
+        else:
+            good = "no checkpoint was written yet"
+        raise RunError(f"{self.run.root}: training diverged at epoch {epoch}, step {step}: non-finite {what}; "
+                       f"{good}. Lower train.lr, set train.grad_clip (e.g. 1.0) or check the features "
+                       "for NaN, then train into a new --out folder")
+
+    # ------------------------------------------------------------------ checkpoints and records
+
+    def payload(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp.use_scaler else {},
+            "rng": capture_rng_state(), "config": to_dict(self.cfg), "config_hash": self.hash,
+            "spec": self.spec.to_dict(), "type_object_features": self.spec.type_object_features,
+            "answers": list(self.answers),
+            "best": {"epoch": self.best_epoch, "acc": self.best_acc, "elapsed_s": self.time_to_best},
+            "elapsed_s": self.elapsed, "started": self.started,
+        }
+
+    def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
+        records = read_metrics(self.run.metrics) if self.run.metrics.is_file() else []
+        last = records[-1] if records else {}
+        best = next((r for r in records if r["epoch"] == self.best_epoch), {})
+        n_params = sum(p.numel() for p in self.model.parameters())
+        out = {
+            "status": status, "run_dir": str(self.run.root), "model": self.cfg.model.name,
+            "preset": self.cfg.preset, "config_hash": self.hash,
+            "epochs_done": self.epochs_done, "epochs": self.cfg.train.epochs,
+            "best_epoch": self.best_epoch, "best_val_acc": self.best_acc,
+            "best_val_cells": (best.get("val") or {}).get("cells"),
+            "train_acc_at_best": (best.get("train") or {}).get("acc"),
+            "final_train_acc": (last.get("train") or {}).get("acc"),
+            "final_val_acc": (last.get("val") or {}).get("acc"),
+            "timings": {"total_s": round(self.elapsed, 3), "time_to_best_s": round(self.time_to_best, 3),
+                        "mean_epoch_s": round(self.elapsed / max(len(records), 1), 3)},
+            "device": str(self.device), "amp": self.amp.name, "world_size": self.dist.world_size,
+            "parameters": n_params, "versions": package_versions(), "started": self.started,
+            "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        if error:
+            out["error"] = error
+        return out
+
+    def write_status(self, status: str, error: str | None = None) -> dict[str, Any]:
+        summary = self.summary(status, error)
+        if self.dist.is_main:
+            write_json(self.run.run_json, summary)
+        return summary
+
+    def end_epoch(self, epoch: int, train_rec: dict, val_rec: dict | None, seconds: float, lr: float) -> None:
+        """Record the epoch, update the best epoch, write checkpoints (rank 0 only)."""
+        self.elapsed += seconds
+        improved = val_rec is not None and (self.best_acc is None or val_rec["acc"] > self.best_acc)
+        if improved:
+            self.best_epoch, self.best_acc, self.time_to_best = epoch, val_rec["acc"], self.elapsed
+        self.epochs_done = epoch
+        if self.dist.is_main:
+            append_metrics(self.run.metrics, {"epoch": epoch, "lr": lr, "train": train_rec, "val": val_rec,
+                                              "best": improved, "epoch_s": round(seconds, 3),
+                                              "elapsed_s": round(self.elapsed, 3)})
+            payload = self.payload(epoch)
+            save_checkpoint(self.run.last, payload)
+            if improved:
+                save_checkpoint(self.run.best, payload)
+            self.write_status("running")
+        self.dist.barrier()
+
+    # ------------------------------------------------------------------ driver
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        self.prepare_folder(resume)
+        cfg = self.cfg.train
+        status, error = "interrupted", None
+        try:
+            epochs = progress_bar(range(self.epochs_done + 1, cfg.epochs + 1), enabled=self.progress,
+                                  desc=f"{self.cfg.model.name}", unit="epoch", initial=self.epochs_done,
+                                  total=cfg.epochs)
+            for epoch in epochs:
+                start = time.perf_counter()
+                lr = self.optimizer.param_groups[0]["lr"]
+                try:
+                    train_rec = self.train_epoch(epoch)
+                    val_rec = None
+                    if epoch % max(cfg.eval_every, 1) == 0 or epoch == cfg.epochs:
+                        val_rec = evaluate(self.model, self.val_data, cfg.batch_size, self.device, self.amp,
+                                           self.dist, self.progress).summary(self.dist)
+                except torch.cuda.OutOfMemoryError:
+                    raise RunError(
+                        f"{self.run.root}: CUDA out of memory at batch size {cfg.batch_size} (epoch {epoch}); "
+                        f"try --set train.batch_size={max(cfg.batch_size // 2, 1)} in a new --out folder") from None
+                self.scheduler.step()
+                self.end_epoch(epoch, train_rec, val_rec, time.perf_counter() - start, lr)
+                if val_rec is not None:
+                    epochs.set_postfix(val_acc=f"{val_rec['acc']:.2f}", best=self.best_epoch)
+            epochs.close()
+            status = "finished"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, RunError) else str(exc)
+            raise
+        finally:
+            summary = self.write_status(status, error)
+        if self.dist.is_main:
+            print(format_summary(summary))
+        return summary
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The short text printed at the end of a run."""
+    t = summary["timings"]
+    lines = [f"run {summary['run_dir']}: {summary['model']} ({summary['status']}), "
+             f"{summary['epochs_done']}/{summary['epochs']} epochs in {format_seconds(t['total_s'])} "
+             f"on {summary['device']} (x{summary['world_size']})"]
+    if summary.get("best_epoch") is not None:
+        lines.append(f"  best epoch {summary['best_epoch']}: val acc {summary['best_val_acc']:.2f} "
+                     f"(reached after {format_seconds(t['time_to_best_s'])}); "
+                     f"final train acc {summary['final_train_acc']:.2f}")
+        lines.append(f"  checkpoints: {Path(summary['run_dir']) / 'checkpoints' / 'best.pt'} "
+                     f"(evaluate: mcd eval --run {summary['run_dir']} --split test)")
+    return "\n".join(lines)

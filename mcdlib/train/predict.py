@@ -1,0 +1,105 @@
+"""Predictions and official scores of a trained run.
+
+>>> answers = predict("runs/mcd", "test")           # doctest: +SKIP
+>>> answers["12"]
+'two'
+>>> print(evaluate_run("runs/mcd", "test").table())  # doctest: +SKIP
+
+:func:`predict` loads a run's checkpoint (``best`` by default) with the settings stored in it,
+checks that the split's features have the dimensions the model was trained on, and writes
+``<run>/predictions_<split>.json`` (question_id → answer, the format of
+:func:`mcdlib.evaluation.load_predictions`). :func:`evaluate_run` scores those predictions
+with the official evaluation against the split's own annotation records (types read from the
+file being evaluated) and writes ``<run>/scores_<split>.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mcdlib.config import Config, from_dict
+from mcdlib.evaluation import EvaluationResult, evaluate, save_predictions
+from mcdlib.train.checkpoint import check_spec, load_checkpoint, load_model_state
+from mcdlib.train.device import amp_settings, resolve_device
+from mcdlib.train.loop import ModelFactory, check_not_empty, default_model_factory, evaluate as run_model, open_dataset
+from mcdlib.train.run_folder import RunFolder, write_json
+
+
+def run_config(run_dir: str | Path, checkpoint: str = "best", data_root: str | Path | None = None
+               ) -> tuple[Config, dict[str, Any]]:
+    """The settings a run's checkpoint was trained with (and the checkpoint itself).
+
+    ``data_root`` points the run at its dataset when the dataset folder has moved.
+    """
+    run = RunFolder(run_dir)
+    run.require_config()
+    payload = load_checkpoint(run.checkpoint(checkpoint))
+    cfg = from_dict(Config, payload["config"])
+    if data_root is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(data_root)))
+    return cfg, payload
+
+
+def open_run_split(run_dir: str | Path, split: str, checkpoint: str = "best",
+                   data_root: str | Path | None = None):
+    """The ``split`` of the dataset a run was trained on (``AVQADataset`` with the run's settings)."""
+    cfg, _ = run_config(run_dir, checkpoint, data_root)
+    return open_dataset(cfg, split)
+
+
+def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_root: str | Path | None = None,
+            dataset=None, model_factory: ModelFactory | None = None, batch_size: int | None = None,
+            device: str | None = None, progress: bool | None = None) -> dict[str, str]:
+    """Answer every question of ``split`` with the run's ``checkpoint`` (``best``, ``last`` or a
+    path); returns question_id (string) → answer and writes ``<run>/predictions_<split>.json``.
+
+    ``dataset`` and ``model_factory`` replace ``AVQADataset`` and ``build_model`` (as in
+    :func:`mcdlib.train.train`).
+    """
+    run = RunFolder(run_dir)
+    cfg, payload = run_config(run_dir, checkpoint, data_root)
+    source = run.checkpoint(checkpoint)
+    dataset = check_not_empty(dataset, split, cfg) if dataset is not None else open_dataset(cfg, split)
+    check_spec(payload["spec"], dataset.spec, f"{source} vs the {split!r} split of {cfg.data.root}")
+    spec = dataset.spec
+    if payload.get("type_object_features") is not None:
+        spec = dataclasses.replace(spec, type_object_features=payload["type_object_features"])
+    torch_device = resolve_device(device or cfg.train.device)
+    model = (model_factory or default_model_factory)(cfg.model, spec)
+    load_model_state(model, payload["model"], source, payload["config"].get("model"), cfg.model)
+    model.to(torch_device)
+    answers = payload["answers"]
+    predictions: dict[str, str] = {}
+
+    def collect(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> None:
+        for qid, index in zip(batch["question_id"].tolist(), logits.argmax(-1).tolist()):
+            predictions[str(qid)] = answers[index]
+
+    show = cfg.train.progress if progress is None else progress
+    run_model(model, dataset, batch_size or cfg.train.batch_size, torch_device,
+              amp_settings(torch_device, cfg.train.amp), progress=show, desc=f"predict {split}", on_batch=collect)
+    save_predictions(predictions, run.predictions(split))
+    return predictions
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
+                 data_root: str | Path | None = None, dataset=None, model_factory: ModelFactory | None = None,
+                 progress: bool | None = None) -> EvaluationResult:
+    """Predict ``split`` with the run's checkpoint and score it with the official evaluation.
+
+    Writes ``predictions_<split>.json`` and ``scores_<split>.json`` (the 13 lines) in the run.
+    """
+    run = RunFolder(run_dir)
+    dataset = dataset if dataset is not None else open_run_split(run_dir, split, checkpoint, data_root)
+    predictions = predict(run_dir, split, checkpoint, data_root=data_root, dataset=dataset,
+                          model_factory=model_factory, progress=progress)
+    result = evaluate(predictions, dataset.questions, source=f"{run.root} ({split}, {checkpoint} checkpoint)",
+                      predictions_name=str(run.predictions(split)))
+    write_json(run.scores(split), {"split": split, "checkpoint": checkpoint, "n": result.n,
+                                   "rows": {label: acc for label, acc, _, _ in result.rows()},
+                                   "correct": list(result.correct), "total": list(result.total)})
+    return result

@@ -1,0 +1,139 @@
+"""The papermill driver: run notebooks headlessly with a named parameter set.
+
+Parameter sets live in ``notebooks/params/<name>.yaml``::
+
+    all:                     # offered to every notebook (applied where the notebook declares it)
+      preset: tiny
+    notebooks:
+      05_train_mcd.ipynb:     # per notebook: every name must exist in its parameters cell
+        epochs: 1
+
+Unknown names are an error here (papermill itself only logs a warning). Each executed notebook
+is written to the output folder; the driver returns a non-zero status when any run failed.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from mcdlib.errors import ConfigError, McdError
+from mcdlib.workbook.session import repo_root
+
+KERNEL = "python3"
+
+
+def notebooks_dir() -> Path:
+    return repo_root() / "notebooks"
+
+
+def list_notebooks(folder: Path | None = None) -> list[Path]:
+    """The ordered ``NN_topic.ipynb`` notebooks."""
+    folder = folder or notebooks_dir()
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _read(path: Path):
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)
+
+
+def parameters_cell(nb) -> dict:
+    """The literals assigned in the cell tagged ``parameters`` (one ``name = literal`` a line)."""
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ConfigError(f"a notebook needs exactly one cell tagged 'parameters' (found {len(cells)})")
+    values = {}
+    for node in ast.parse(cells[0].source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            values[node.target.id] = ast.literal_eval(node.value)
+    return values
+
+
+def load_param_set(name_or_path: str | Path) -> dict:
+    """``smoke`` → notebooks/params/smoke.yaml; a path is read as is."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = notebooks_dir() / "params" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        available = sorted(p.stem for p in (notebooks_dir() / "params").glob("*.yaml"))
+        raise ConfigError(f"parameter set {str(name_or_path)!r} not found ({path}); available: {', '.join(available)}")
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = set(data) - {"all", "notebooks"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use 'all' and 'notebooks'")
+    return {"all": data.get("all") or {}, "notebooks": data.get("notebooks") or {}}
+
+
+def parameters_for(notebook: Path, param_set: dict, extra: dict | None = None) -> dict:
+    """The parameters to inject into one notebook; unknown names raise ConfigError."""
+    declared = parameters_cell(_read(notebook))
+    chosen = {k: v for k, v in (param_set.get("all") or {}).items() if k in declared}
+    specific = dict((param_set.get("notebooks") or {}).get(notebook.name) or {})
+    specific.update({k: v for k, v in (extra or {}).items() if k in declared})
+    unknown = sorted(set(specific) - set(declared))
+    if unknown:
+        raise ConfigError(f"{notebook.name}: unknown parameter(s) {unknown}; its parameters cell declares {sorted(declared)}")
+    chosen.update(specific)
+    return chosen
+
+
+def parameterize(notebook: Path, parameters: dict, out: Path) -> Path:
+    """Write a copy of ``notebook`` with papermill's injected-parameters cell (no execution)."""
+    import nbformat
+    from papermill.parameterize import parameterize_notebook
+
+    nb = parameterize_notebook(copy.deepcopy(_read(notebook)), parameters, kernel_name=KERNEL, language="python")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+    return out
+
+
+@dataclass
+class NotebookRun:
+    notebook: str
+    output: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+def run_notebooks(names: list[str] | None = None, params: str | Path = "classroom",
+                  out_dir: str | Path | None = None, extra: dict | None = None,
+                  progress: bool = True) -> list[NotebookRun]:
+    """Execute notebooks in order with papermill (kernel python3, cwd = notebooks/)."""
+    import papermill as pm
+
+    all_nbs = list_notebooks()
+    if names:
+        by_name = {p.name: p for p in all_nbs} | {p.stem: p for p in all_nbs}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise McdError(f"unknown notebook(s) {missing}; available: {[p.name for p in all_nbs]}")
+        selected = [by_name[n] for n in names]
+    else:
+        selected = all_nbs
+    param_set = load_param_set(params)
+    out = Path(out_dir or repo_root() / "runs" / "notebooks" / Path(str(params)).stem)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = [(nb, parameters_for(nb, param_set, extra)) for nb in selected]  # validate all first
+    results = []
+    for nb, parameters in plan:
+        start = time.perf_counter()
+        target = out / nb.name
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=KERNEL,
+                                cwd=str(nb.parent), progress_bar=progress)
+            results.append(NotebookRun(nb.name, target, True, time.perf_counter() - start))
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell
+            results.append(NotebookRun(nb.name, target, False, time.perf_counter() - start,
+                                       str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)))
+    return results
