@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mcdlib.data.templates import CELLS
+from mcdlib.data.dataset import AVQADataset
 from mcdlib.data.spec import DataSpec, random_batch, toy_spec
 from mcdlib.data.vocab import AnswerVocab
 
@@ -53,15 +54,12 @@ class FakeDataset:
         idx = torch.as_tensor(idx, dtype=torch.long)
         return {k: v[idx].clone() for k, v in self._data.items()}
 
-    def iter_batches(self, batch_size, shuffle, seed, epoch, rank=0, world_size=1, drop_last=False):
-        order = torch.arange(len(self))
-        if shuffle:
-            order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        shard = order[rank::world_size]
-        for start in range(0, len(shard), batch_size):
-            idx = shard[start:start + batch_size]
-            if drop_last and len(idx) < batch_size:
-                break
+    # the real dataset's sharding rule (padded, equal batches per rank) and batch counting
+    batch_indices = AVQADataset.batch_indices
+    num_batches = AVQADataset.num_batches
+
+    def iter_batches(self, batch_size, shuffle=True, seed=0, epoch=0, rank=0, world_size=1, drop_last=False):
+        for idx in self.batch_indices(batch_size, shuffle, seed, epoch, rank, world_size, drop_last):
             batch = self.batch(idx)
             if self.nan_epoch is not None and epoch >= self.nan_epoch:
                 batch["audio"] = batch["audio"] * float("nan")

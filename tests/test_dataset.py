@@ -146,3 +146,11 @@ def test_missing_pack_tells_the_command(tmp_path):
     assert set(ensure_packed(cfg, progress=False)) == {"vggish", "res18"}
     assert ensure_packed(cfg, progress=False) == {}
     assert len(AVQADataset(cfg, "train", text_model="hash", progress=False)) == 4
+
+
+def test_empty_split_is_a_clear_error(toy):
+    from mcdlib.errors import AnnotationError
+    (toy_root := __import__("pathlib").Path(toy.root) / "json" / "avqa-empty.json").write_text("[]")
+    with pytest.raises(AnnotationError, match="avqa-empty.json.*no question"):
+        AVQADataset(toy, "empty", text_model="hash", progress=False)
+    toy_root.unlink()

@@ -12,6 +12,7 @@ from mcdlib.models.aggregator import HierarchicalAggregation, segment_relevance,
 from mcdlib.models.approximation import SemanticApproximation, semantic_teachers
 from mcdlib.models.association import AssociationStack, AudioVisualContrast
 from mcdlib.models.header import PredictionHeader
+from mcdlib.models.losses import info_nce
 from mcdlib.models.projections import LSTMQuestionEncoder, QuestionFeatures
 from mcdlib.models.text_objects import TextObjectEncoder
 
@@ -79,7 +80,6 @@ def test_contrast_uses_last_or_every_block(contrastive):
     pooled = [{"visual": torch.randn(3, D, generator=g), "audio": torch.randn(3, D, generator=g)} for _ in range(2)]
     contrast = AudioVisualContrast(toy_model_config(contrastive=contrastive, tau=0.2))
     videos = torch.tensor([0, 1, 2])
-    from mcdlib.models.losses import info_nce
     per_block = [info_nce(p["visual"], p["audio"], 0.2, videos) for p in pooled]
     expected = per_block[-1] if contrastive == "last" else (per_block[0] + per_block[1]) / 2
     assert contrast(pooled, videos).item() == pytest.approx(expected.item(), rel=1e-5)
@@ -171,3 +171,13 @@ def test_lstm_question_encoder_ignores_padding_length():
     short, long = encoder(ids), encoder(torch.cat([ids, torch.zeros(1, 4, dtype=torch.long)], 1))
     assert torch.allclose(short.vector, long.vector, atol=1e-6)
     assert short.mask.tolist() == [[True] * 3 + [False] * 3] and short.tokens[0, 3:].abs().sum() == 0
+
+
+def test_multiple_choice_header_scores_each_option_by_dot_product():
+    header = PredictionHeader(D, 4, option_dim=6).eval()
+    question, options = torch.randn(2, D), torch.randn(2, 4, 6)
+    logits = header(question, [], options)
+    expected = (header.mlp(question)[:, None, :] * header.options(options)).sum(-1)
+    assert logits.shape == (2, 4) and torch.allclose(logits, expected, atol=1e-5)
+    with pytest.raises(ConfigError, match="options"):
+        header(question, [])

@@ -51,9 +51,10 @@ def test_every_switch_gives_valid_outputs(overrides):
     assert set(out["losses"]) == _expected_losses(cfg)
     assert all(v.dim() == 0 and torch.isfinite(v) for v in out["losses"].values())
     T = SPEC.segments
+    q_mask = model.question(batch).mask
     for name, attn in out["attention"].items():
         if name.startswith(("low_", "high_")):
-            real = attn[batch["q_mask"]]
+            real = attn[q_mask]
             assert real.shape[-1] == T and torch.allclose(real.sum(-1), torch.ones(len(real)), atol=1e-5), name
     if cfg.topk:
         assert out["aux"]["topk_visual"].shape == (5, cfg.topk)
@@ -170,3 +171,12 @@ def test_describe_model_lists_switches_and_parameter_counts():
     text = describe_model(model)
     assert text.startswith(f"MCD: {count_parameters(model):,} trainable parameters")
     assert "association=joint" in text and "aggregation" in text
+
+
+def test_mcd_multiple_choice_uses_the_option_texts():
+    spec = toy_spec(num_answers=4)
+    spec.multiple_choice = True  # the AVQA dataset's spec (candidate answers per question)
+    model = build_model(toy_model_config(), spec)
+    batch = random_batch(spec, 3)
+    batch["options"] = torch.randn(3, 4, spec.text_dim)
+    assert model(batch)["logits"].shape == (3, 4)

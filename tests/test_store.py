@@ -111,3 +111,15 @@ def test_changed_video_list_repacks_every_feature(feats):
     pack(feats, ["audio"], video_ids=IDS, progress=False)
     store = PackedStore(feats)
     assert len(store) == 23 and store.names == ["audio", "grid"] and store.shape("grid")[0] == 23
+
+
+def test_mcd_data_pack_command(feats, capsys):
+    from mcdlib.cli import main
+
+    assert main(["data", "pack", str(feats), "--no-progress"]) == 0  # every folder under feats/
+    out = capsys.readouterr().out
+    assert "audio" in out and "[23, 10, 8]" in out and "23 videos packed now" in out
+    assert main(["data", "pack", str(feats), "--feature", "audio", "--no-progress"]) == 0
+    assert "already packed" in capsys.readouterr().out
+    assert main(["data", "pack", str(feats), "--feature", "nope", "--no-progress"]) == 2
+    assert "feats/nope" in capsys.readouterr().err

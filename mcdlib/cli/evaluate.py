@@ -6,8 +6,10 @@ predictions and names for messages; :func:`run` is shared by all of them:
 * ``--annotations FILE --predictions FILE``: a predictions JSON object (question_id → answer)
   against an annotation file.
 
-A later mode (e.g. ``--run RUN --split test`` for a trained run) adds its arguments in
-:func:`register` and an entry in :data:`MODES`.
+* ``--run RUN --split test``: predict the split with the run's best checkpoint (writes
+  ``RUN/predictions_<split>.json``) and evaluate it against the split's annotations.
+
+A further mode adds its arguments in :func:`register` and an entry in :data:`MODES`.
 """
 
 from __future__ import annotations
@@ -42,16 +44,30 @@ def annotations_mode(args) -> EvalInputs:
     return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions))
 
 
+def run_mode(args) -> EvalInputs:
+    """``--run RUN --split SPLIT [--checkpoint best|last|FILE] [--data DIR]``."""
+    from mcdlib.train.predict import open_run_split, predict
+    from mcdlib.train.run_folder import RunFolder
+
+    dataset = open_run_split(args.run, args.split, args.checkpoint, args.data)
+    predictions = predict(args.run, args.split, args.checkpoint, data_root=args.data, dataset=dataset)
+    written = RunFolder(args.run).predictions(args.split)
+    print(f"predictions written to {written}")
+    return EvalInputs(dataset.questions, predictions, f"{args.run} ({args.split}, {args.checkpoint} checkpoint)",
+                      str(written))
+
+
 #: (name, is this mode selected?, build its inputs) — the first selected mode runs
 MODES: list[tuple[str, Callable[[object], bool], Callable[[object], EvalInputs]]] = [
     ("--annotations FILE --predictions FILE",
      lambda a: bool(a.annotations or a.predictions), annotations_mode),
+    ("--run RUN --split SPLIT", lambda a: bool(a.run), run_mode),
 ]
 
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "eval", help="the official MUSIC-AVQA accuracy table of a predictions file",
+        "eval", help="the official MUSIC-AVQA accuracy table of a predictions file or a trained run",
         description="Official MUSIC-AVQA evaluation: accuracy per (scenario, type) cell, per scenario "
                     "and overall (pooled over questions), read from the annotation file evaluated.")
     files = p.add_argument_group("annotations mode")
@@ -59,6 +75,14 @@ def register(sub) -> None:
                        help="the annotation file evaluated (e.g. json_update/avqa-test.json)")
     files.add_argument("--predictions", metavar="FILE", default=None,
                        help="JSON object mapping question_id (string) to the predicted answer string")
+    trained = p.add_argument_group("run mode")
+    trained.add_argument("--run", metavar="RUN", default=None,
+                         help="a run folder of mcd train: predict --split with its checkpoint, then evaluate")
+    trained.add_argument("--split", default="test",
+                         help="split to predict: train, val, test or a file's split name (default: %(default)s)")
+    trained.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file (default: %(default)s)")
+    trained.add_argument("--data", metavar="DIR", default=None,
+                         help="the run's dataset folder, if it moved since training (default: the run's data.root)")
     p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the accuracies as JSON")
     p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="questions without a prediction: an error, or count them wrong (default: %(default)s)")

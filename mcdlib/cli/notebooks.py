@@ -1,4 +1,5 @@
-"""``mcd notebooks``: list the workbook's notebooks or run them headlessly with papermill."""
+"""``mcd notebooks``: list the workbook's notebooks, run them headlessly with papermill, or
+generate the student exercise copies (``exercises``; ``--check`` fails on drift, for CI)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from mcdlib.workbook.runner import list_notebooks, parameters_cell, run_notebook
 
 
 def register(sub) -> None:
-    p = sub.add_parser("notebooks", help="list or run the notebooks (papermill)",
+    p = sub.add_parser("notebooks", help="list or run the notebooks (papermill), generate exercises",
                        description="Run the ordered notebooks headlessly with a named parameter set "
                                    "(notebooks/params/<name>.yaml); exits non-zero when any failed.")
     nsub = p.add_subparsers(dest="notebooks_command", metavar="SUBCOMMAND")
@@ -18,12 +19,20 @@ def register(sub) -> None:
     run.add_argument("--out", default=None, help="folder for the executed notebooks (default runs/notebooks/<params>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
+    ex = nsub.add_parser("exercises", help="generate the student copies (solution regions -> stubs)",
+                         description="Write notebooks/exercises/<name>.ipynb for every notebook with a "
+                                     "'# BEGIN SOLUTION' ... '# END SOLUTION' region or a cell tagged 'solution'.")
+    ex.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 listing stale, missing or extra copies")
+    ex.add_argument("--src", default=None, help="folder of the solution notebooks (default notebooks/)")
+    ex.add_argument("--out", default=None, help="folder of the student copies (default notebooks/exercises/)")
+    ex.set_defaults(func=_exercises)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _list(args) -> int:
     for nb in list_notebooks():
-        params = parameters_cell(_read(nb))
+        params = parameters_cell(_read(nb), nb.name)
         print(f"{nb.name}: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     return 0
 
@@ -35,3 +44,25 @@ def _run(args) -> int:
         status = "ok" if r.ok else f"FAILED: {r.error}"
         print(f"{r.notebook:40s} {r.seconds:7.1f} s  {status}  -> {r.output}")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _exercises(args) -> int:
+    from mcdlib.workbook.exercises import check_exercises, generate_exercises
+
+    if args.check:
+        drift = check_exercises(args.src, args.out)
+        for d in drift:
+            print(d)
+        if drift:
+            print(f"{len(drift)} exercise cop{'y is' if len(drift) == 1 else 'ies are'} out of date: "
+                  "run `mcd notebooks exercises`")
+            return 1
+        print("exercise copies are up to date")
+        return 0
+    sync = generate_exercises(args.src, args.out)
+    for path in sync.written:
+        print(f"wrote   {path}")
+    for path in sync.removed:
+        print(f"removed {path}")
+    print(f"{len(sync.written)} written, {len(sync.unchanged)} unchanged, {len(sync.removed)} removed")
+    return 0

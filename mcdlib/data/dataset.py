@@ -26,6 +26,7 @@ truncated instead and incomplete batches are dropped.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -37,7 +38,7 @@ import torch
 from mcdlib.data.features import ResolvedData, resolve_data_config, write_random_features
 from mcdlib.data.music_avqa import Question, load_split, reference_tokens, split_path
 from mcdlib.data.spec import DataSpec
-from mcdlib.data.store import PackedStore, pack, pack_command, read_index
+from mcdlib.data.store import PackedStore, pack, pack_command, read_index, to_float32
 from mcdlib.data.templates import CELLS, PLACEHOLDER_FILLERS, TEMPLATES, cell_index
 from mcdlib.data.text_cache import (CACHE_DIR, TextCache, keyword_text, load_or_build_text_cache,
                                     object_texts)
@@ -222,7 +223,7 @@ class AVQADataset:
         return (f"AVQADataset({self.data.root}, split={self.split!r}, {len(self)} questions, "
                 f"features={self.data.features}, text={self.text_model})")
 
-    @property
+    @functools.cached_property
     def spec(self) -> DataSpec:
         """Dimensions and label tables for building models (see DataSpec)."""
         d = self.data
@@ -268,7 +269,7 @@ class AVQADataset:
             out["visual_grid"] = grid
         if self.with_q_tokens:
             qrows = self.q_row[idx]
-            out["q_tokens"] = self.text_cache.tokens[qrows].astype(np.float32)
+            out["q_tokens"] = to_float32(self.text_cache.tokens[qrows])
             out["q_mask"] = self.text_cache.mask[qrows]
         return {k: torch.from_numpy(v) for k, v in out.items()}
 

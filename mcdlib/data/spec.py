@@ -25,6 +25,7 @@ class DataSpec:
     num_answers: int = 42
     num_cells: int = 9
     max_objects: int = 6
+    text_encoder: str = "minilm"  # DataConfig.text_encoder: "minilm" (q_tokens present) or "vocab"
     #: [num_cells, 2, text_dim]: pooled text vectors of (scenario label, type label) per cell
     type_object_features: torch.Tensor | None = field(default=None, repr=False)
 

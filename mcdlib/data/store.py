@@ -44,6 +44,26 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 ChunkCallback = Callable[[str, int, int], None]
 
 
+#: elements converted per torch call: below torch's parallel grain size (32768), so no
+#: OpenMP threads wake up (on a busy 2-core machine they cost 10-40x more than they save)
+_CONVERT_CHUNK = 32767
+
+
+def to_float32(array: np.ndarray) -> np.ndarray:
+    """Float32 copy of a (float16) array, converted through torch in single-threaded chunks.
+
+    torch's vectorised float16 conversion is about 10x faster than ``ndarray.astype``, which
+    otherwise dominates batch loading.
+    """
+    import torch
+
+    src = torch.from_numpy(np.ascontiguousarray(array)).reshape(-1)
+    out = torch.empty(src.shape, dtype=torch.float32)
+    for start in range(0, src.numel(), _CONVERT_CHUNK):
+        out[start:start + _CONVERT_CHUNK].copy_(src[start:start + _CONVERT_CHUNK])
+    return out.numpy().reshape(array.shape)
+
+
 def packed_dir(dataset_dir: str | Path) -> Path:
     """``<dataset>/packed``."""
     return Path(dataset_dir) / PACKED_DIR
@@ -311,4 +331,4 @@ class PackedStore:
 
     def get(self, name: str, rows) -> np.ndarray:
         """Float32 features ``[len(rows), segments, ...]`` of the given rows."""
-        return self.array(name)[np.asarray(rows, dtype=np.int64)].astype(np.float32)
+        return to_float32(self.array(name)[np.asarray(rows, dtype=np.int64)])

@@ -45,7 +45,7 @@ INDEX_FILE = "index.json"
 #: default cap on the question length L in tokens
 MAX_LEN_CAP = 32
 #: questions encoded per chunk (bounds memory: chunk x L x D float32)
-ENCODE_CHUNK = 1024
+ENCODE_CHUNK = 256
 #: the 5 question types, in order of first appearance in the official cells
 QUESTION_TYPES: tuple[str, ...] = tuple(dict.fromkeys(qtype for _, qtype in CELLS))
 
@@ -151,13 +151,14 @@ def _write_cache(directory: Path, encoder: TextEncoder, question_texts: list[str
     tokens = np.lib.format.open_memmap(directory / files["tokens"], mode="w+", dtype=np.float16,
                                        shape=(len(question_texts), max_len, encoder.dim))
     mask = np.zeros((len(question_texts), max_len), dtype=bool)
-    starts = range(0, len(question_texts), ENCODE_CHUNK)
-    for start in tqdm(starts, desc=f"encode questions ({encoder.name})", unit="chunk",
-                      disable=not progress or len(starts) < 2, leave=False):
-        chunk = question_texts[start:start + ENCODE_CHUNK]
-        feats, m = encoder.encode_tokens(chunk, max_len, progress=progress)
-        tokens[start:start + len(chunk)] = feats
-        mask[start:start + len(chunk)] = m
+    with tqdm(total=len(question_texts), desc=f"encode questions ({encoder.name})", unit="text",
+              disable=not progress or len(question_texts) < 2 * ENCODE_CHUNK, leave=False) as bar:
+        for start in range(0, len(question_texts), ENCODE_CHUNK):
+            chunk = question_texts[start:start + ENCODE_CHUNK]
+            feats, m = encoder.encode_tokens(chunk, max_len, progress=False)
+            tokens[start:start + len(chunk)] = feats
+            mask[start:start + len(chunk)] = m
+            bar.update(len(chunk))
     tokens.flush()
     del tokens
     np.save(directory / files["mask"], mask)

@@ -23,6 +23,9 @@ available, so no number here is the paper's.
 L_sa), ``type`` (lambda_type * CE of the type classifier, ``types_source=predicted``), each
 present only when switched on; ``attention``: association maps, ``low_<x>``, ``high_<x>``,
 ``objects_<x>``; ``aux``: the unweighted losses, ``tau``, ``type_pred``, ``topk_<x>``.
+
+Multiple choice (AVQA): when the spec has ``multiple_choice=True`` the header scores the
+candidate answer texts ``batch["options"]`` [B, C, Dq] instead of a fixed answer list.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ class MCD(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.modalities = input_modalities(cfg)
-        self.question = QuestionEncoder(cfg, spec)
+        self.question = QuestionEncoder(cfg, spec, state_vector=False)
         self.inputs = ModalityProjections(cfg, spec, self.modalities)
         use_association = cfg.association != "off" and cfg.association_layers > 0 and bool(self.modalities)
         self.association = AssociationStack(cfg, self.modalities) if use_association else None
@@ -59,7 +62,8 @@ class MCD(nn.Module):
         teachers = semantic_teachers(cfg, self.modalities)
         self.approximation = SemanticApproximation(cfg, teachers) if teachers else None
         self.header = PredictionHeader(cfg.d_model, spec.num_answers, cfg.fusion, len(self.modalities),
-                                       cfg.header_dropout)
+                                       cfg.header_dropout,
+                                       spec.text_dim if getattr(spec, "multiple_choice", False) else None)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict:
         cfg = self.cfg
@@ -95,5 +99,5 @@ class MCD(nn.Module):
             losses["semantic"] = cfg.lambda_sa * approx.loss
             aux["semantic"] = approx.loss.detach()
 
-        logits = self.header(aggregated.question, [high[m].mean(1) for m in self.modalities])
+        logits = self.header(aggregated.question, [high[m].mean(1) for m in self.modalities], batch.get("options"))
         return {"logits": logits, "losses": losses, "attention": attention, "aux": aux}

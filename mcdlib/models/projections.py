@@ -67,15 +67,17 @@ class QuestionFeatures:
 class LSTMQuestionEncoder(nn.Module):
     """AVST's question encoder (Li et al. 2022): Embedding -> tanh -> LSTM; vector from (h, c).
 
-    ``vector = Linear(tanh([h_last; c_last]))`` as in the reference code; ``tokens`` are the
-    LSTM outputs (zero at padding). Padding (id 0) is packed away, so it never changes outputs.
+    ``vector = Linear(tanh([h_last; c_last]))`` as in the reference code (``state_vector=True``)
+    or the masked mean of the outputs (``False``, for models that read the tokens); ``tokens``
+    are the LSTM outputs (zero at padding). Padding (id 0) is packed away, so it never changes
+    outputs.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, d_model: int):
+    def __init__(self, vocab_size: int, embed_dim: int, d_model: int, state_vector: bool = True):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.lstm = nn.LSTM(embed_dim, d_model, batch_first=True)
-        self.out = nn.Linear(2 * d_model, d_model)
+        self.out = nn.Linear(2 * d_model, d_model) if state_vector else None
         self.vocab_size = vocab_size
 
     def forward(self, q_ids: torch.Tensor) -> QuestionFeatures:
@@ -88,7 +90,10 @@ class LSTMQuestionEncoder(nn.Module):
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         outputs, (h, c) = self.lstm(packed)
         tokens, _ = pad_packed_sequence(outputs, batch_first=True, total_length=q_ids.shape[1])
-        vector = self.out(torch.tanh(torch.cat([h[-1], c[-1]], dim=-1)))
+        if self.out is None:
+            vector = masked_mean(tokens, mask, 1)
+        else:
+            vector = self.out(torch.tanh(torch.cat([h[-1], c[-1]], dim=-1)))
         return QuestionFeatures(tokens=tokens, mask=mask, vector=vector)
 
 
@@ -112,15 +117,19 @@ def question_input(cfg: ModelConfig, spec: DataSpec) -> str:
 
 
 class QuestionEncoder(nn.Module):
-    """f_q from a batch: the token projection over ``q_tokens`` or the LSTM over ``q_ids``."""
+    """f_q from a batch: the token projection over ``q_tokens`` or the LSTM over ``q_ids``.
 
-    def __init__(self, cfg: ModelConfig, spec: DataSpec, kind: str | None = None):
+    ``state_vector`` (LSTM only): the question vector from AVST's (h, c) head (True, for models
+    that read only the vector) or the masked mean of the tokens (False, as for ``q_tokens``).
+    """
+
+    def __init__(self, cfg: ModelConfig, spec: DataSpec, state_vector: bool = True):
         super().__init__()
-        self.kind = kind or question_input(cfg, spec)
+        self.kind = question_input(cfg, spec)
         if self.kind == "tokens":
             self.encoder = TokenQuestionEncoder(spec.text_dim, cfg.d_model)
         else:
-            self.encoder = LSTMQuestionEncoder(spec.vocab_size, cfg.lstm_embed, cfg.d_model)
+            self.encoder = LSTMQuestionEncoder(spec.vocab_size, cfg.lstm_embed, cfg.d_model, state_vector)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> QuestionFeatures:
         if self.kind == "lstm":

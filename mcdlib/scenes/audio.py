@@ -16,9 +16,10 @@ Two renderers play the same score (:mod:`mcdlib.scenes.score`):
 Ground truth (shared by both renderers, :meth:`AudioRenderer.render`):
 
 * a player's stem is gated to its sounding intervals (5 ms fades inside each interval, exact
-  silence outside) and scaled so its RMS over the sounding samples is
-  ``REFERENCE_RMS * 10**(loudness_db / 20)``: ``loudness_db`` is the sounding level in dB
-  relative to the reference, comparable across instruments and renderers;
+  silence outside) and scaled so its active level (:func:`active_rms`: RMS over the 20 ms
+  frames within 30 dB of its loudest) is ``REFERENCE_RMS * 10**(loudness_db / 20)``:
+  ``loudness_db`` is the playing level in dB relative to the reference, comparable across
+  instruments and renderers (the same stem 6 dB louder has exactly twice the RMS);
 * the voiceover (built-in speech-like synthesis for both renderers) has the sounding RMS of
   ``VOICE_DB``;
 * ``mix = clip(MIX_GAIN * (stems.sum(0) + voice), -1, 1)``: one fixed gain for every scene,
@@ -46,6 +47,9 @@ REFERENCE_RMS = 0.1
 VOICE_DB = -3.0
 #: fixed global gain from the sum of stems and voice to the mix (headroom for 4 players + voice)
 MIX_GAIN = 0.5
+#: frame length (s) and dynamic range (dB below the loudest frame) of the active-level measure
+ACTIVE_FRAME = 0.02
+ACTIVE_RANGE_DB = 30.0
 #: fade at both ends of every sounding interval (seconds)
 GATE_FADE = 0.005
 #: renderer names accepted by :func:`get_renderer`
@@ -86,13 +90,31 @@ def interval_gate(intervals: list[tuple[float, float]], n_samples: int, sample_r
     return gate
 
 
+def active_rms(signal: np.ndarray, sample_rate: int) -> float:
+    """RMS over the active frames of ``signal``: 20 ms frames within ``ACTIVE_RANGE_DB`` of the loudest.
+
+    The level of a part while it plays notes, whatever the gaps between them: a sparse
+    xylophone and a sustained violin at the same level sound equally loud note for note,
+    and peaks stay within a small factor of the level (headroom for the mix).
+    """
+    size = max(int(ACTIVE_FRAME * sample_rate), 1)
+    count = -(-len(signal) // size)
+    frames = np.zeros(count * size, dtype=np.float32)
+    frames[:len(signal)] = signal
+    energy = np.square(frames.reshape(count, size), dtype=np.float64).mean(1)
+    loudest = energy.max() if count else 0.0
+    if loudest <= 1e-24:
+        return 0.0
+    return float(np.sqrt(energy[energy >= loudest * 10.0 ** (-ACTIVE_RANGE_DB / 10.0)].mean()))
+
+
 def level_stem(raw: np.ndarray, intervals: list[tuple[float, float]], level_db: float,
                sample_rate: int) -> np.ndarray:
-    """Gate ``raw`` to ``intervals`` and scale it to a sounding RMS of ``REFERENCE_RMS * 10**(level_db/20)``."""
+    """Gate ``raw`` to ``intervals`` and scale it to an active RMS (:func:`active_rms`) of
+    ``REFERENCE_RMS * 10**(level_db/20)``."""
     gate = interval_gate(intervals, len(raw), sample_rate)
     stem = raw * gate
-    inside = gate > 0
-    rms = float(np.sqrt(np.mean(np.square(stem[inside], dtype=np.float64)))) if inside.any() else 0.0
+    rms = active_rms(stem, sample_rate)
     if rms <= 1e-12:
         return np.zeros_like(raw)
     return (stem * np.float32(REFERENCE_RMS * 10.0 ** (level_db / 20.0) / rms)).astype(np.float32)

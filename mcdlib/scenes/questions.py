@@ -25,8 +25,9 @@ earliest / latest, at least ``MIN_ONSET_GAP_S`` from every other sounding player
 *Louder*: a loudness difference of at least ``MIN_LOUDNESS_GAP_DB``; *more rhythmic*: a
 note-density ratio of at least ``MIN_RHYTHM_RATIO``; *longer*: at least
 ``MIN_DURATION_GAP_S`` more sounding time. Counts are answered as words ("zero" ... "ten",
-"more than ten"). "the <Object>" refers to the only player of that instrument (the only
-*sounding* one in Audio questions, the only *visible* one in Visual and Audio-Visual ones).
+"more than ten"). "the <Object>" refers to the only player of that instrument: the only
+*sounding* one in questions about its sound (Audio Comparative, "at the same time as",
+"before / after"), the only *visible* one otherwise.
 
 | cell | template | answer | asked only when |
 |---|---|---|---|
@@ -151,6 +152,13 @@ class SceneFacts:
     visible_by_name: dict[str, list[Player]]
     sounding_by_name: dict[str, list[Player]]
     probes: tuple[str, ...] = field(default=())
+    _ordered: dict[str, Player | None] = field(default_factory=dict, repr=False)
+
+    def first_or_last_sounding(self, which: str) -> Player | None:
+        """The first / last sounding player of the scene (see :func:`first_or_last`), cached."""
+        if which not in self._ordered:
+            self._ordered[which] = first_or_last(self.sounding, which)
+        return self._ordered[which]
 
     def only_visible(self, name: str) -> Player | None:
         """The only visible player of an instrument, or None (absent or several)."""
@@ -279,7 +287,9 @@ class Candidate:
     answer: str
 
 
-NO_FILLERS: Callable[[SceneFacts], list[Values]] = lambda facts: [()]
+def NO_FILLERS(facts: SceneFacts) -> list[Values]:
+    """Fillers of a template without placeholders: the one empty ``templ_values``."""
+    return [()]
 
 
 def _objects(facts: SceneFacts) -> list[Values]:
@@ -430,17 +440,20 @@ def _fl_column_fillers(facts):
 def _fl_from_column(facts, values):
     fl, column = values
     target = facts.by_column.get(column)
-    source = first_or_last(facts.sounding, fl)
+    source = facts.first_or_last_sounding(fl)
     if target is None or source is None:
         return None
     return yes_no(source is target)
 
 
+def _ll_fillers(facts):
+    return [("loudest",), ("lowest",)]
+
+
 def _loudest_or_lowest(facts, values):
     if len(facts.sounding) < 2:
         return None
-    key = lambda p: p.loudness_db
-    pick = (max if values[0] == "loudest" else min)(facts.sounding, key=key)
+    pick = (max if values[0] == "loudest" else min)(facts.sounding, key=lambda p: p.loudness_db)
     if any(p is not pick and abs(p.loudness_db - pick.loudness_db) < MIN_LOUDNESS_GAP_DB
            for p in facts.sounding) or not pick.visible:
         return None
@@ -469,7 +482,7 @@ def _side_fl_fillers(facts):
 
 def _side_of_fl(facts, values):
     side, fl = values
-    ref = first_or_last(facts.sounding, fl)
+    ref = facts.first_or_last_sounding(fl)
     if side not in ("left", "right") or ref is None or not ref.visible:
         return None
     other = facts.neighbour(ref, side)
@@ -526,7 +539,7 @@ def _fl_fillers(facts):
 
 
 def _where_fl(facts, values):
-    pick = first_or_last(facts.sounding, values[0])
+    pick = facts.first_or_last_sounding(values[0])
     return None if pick is None or not pick.visible else facts.column(pick)
 
 
@@ -603,7 +616,7 @@ _RULES: tuple[tuple[Callable, Callable], ...] = (
     (NO_FILLERS, _visible_sounding_types),
     # Audio-Visual Location
     (_fl_column_fillers, _fl_from_column),
-    (lambda facts: [("loudest",), ("lowest",)], _loudest_or_lowest),
+    (_ll_fillers, _loudest_or_lowest),
     (_sounding_names, _same_time),
     (_side_fl_fillers, _side_of_fl),
     # Audio-Visual Comparative
@@ -682,8 +695,11 @@ def answer(scene: Scene | SceneFacts, template: str | Template,
 
 def candidates(scene: Scene | SceneFacts, template: str | Template) -> list[Candidate]:
     """The well-defined questions of one template on a scene (deduplicated, in filler order)."""
-    rule = rule_for(template)
     facts = scene if isinstance(scene, SceneFacts) else scene_facts(scene)
+    return _rule_candidates(facts, rule_for(template))
+
+
+def _rule_candidates(facts: SceneFacts, rule: TemplateRule) -> list[Candidate]:
     out, seen = [], set()
     for values in rule.fillers(facts):
         if values in seen:
@@ -701,8 +717,8 @@ def scene_candidates(scene: Scene, rng: np.random.Generator | None = None,
     templates without any are left out. ``rng`` samples the absent ``<Object>`` probes."""
     facts = scene_facts(scene, rng, pool)
     out = {}
-    for text in RULES:
-        found = candidates(facts, text)
+    for text, rule in RULES.items():
+        found = _rule_candidates(facts, rule)
         if found:
             out[text] = found
     return out

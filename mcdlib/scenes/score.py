@@ -36,6 +36,8 @@ MINOR_PENTATONIC = (0, 3, 5, 7, 10)
 KICK, SNARE, CLOSED_HAT = 36, 38, 42
 MUTE_HI_CONGA, OPEN_HI_CONGA, LOW_CONGA = 62, 63, 64
 
+#: scale steps a melody moves by (drawn uniformly: mostly steps, some leaps and repeats)
+MELODY_STEPS = (-2, -1, -1, 0, 1, 1, 2)
 #: shortest gap between two onsets and shortest sounding note (seconds)
 MIN_SPACING = 0.06
 #: relative timing jitter of the note grid (humanisation)
@@ -115,13 +117,13 @@ def compose_part(player: Player, seed: tuple[int, ...], where: str = "") -> list
     notes: list[Note] = []
     for start, end in sorted(player.intervals):
         t, beat = float(start), 0
-        while t < end - 1e-6:
+        while t == start or t <= end - MIN_SPACING:  # every interval starts with a note
             spacing = max(MIN_SPACING, (1.0 / rhythm) * (1.0 + rng.uniform(-TIMING_JITTER, TIMING_JITTER)))
-            duration = max(MIN_SPACING, min(spacing * part.legato, end - t))
+            duration = min(max(MIN_SPACING, spacing * part.legato), end - t)
             if part.pattern:
                 pitch = part.pattern[beat % len(part.pattern)]
             else:
-                degree = int(np.clip(degree + rng.choice((-2, -1, -1, 1, 1, 2, 0)), 0, len(keys) - 1))
+                degree = min(max(degree + MELODY_STEPS[int(rng.integers(len(MELODY_STEPS)))], 0), len(keys) - 1)
                 pitch = int(keys[degree])
             accent = 0.15 if beat % 4 == 0 else 0.0
             velocity = float(np.clip(0.7 + accent + rng.uniform(-0.08, 0.08), 0.05, 1.0))

@@ -8,7 +8,7 @@ mallet clicks). Families differ the way the real instruments do:
 * bowed strings (violin, cello, erhu): sustained, vibrato, bow noise; erhu nasal with slides;
 * plucked (acoustic_guitar, banjo, ukulele, pipa, guzheng): bright attack that darkens as the
   note decays (two wavetables cross-faded), different decay times and body resonances; pipa
-  with its tremolo, guzheng with pressed vibrato;
+  with a shimmering tremolo, guzheng with pressed vibrato;
 * keyboard (piano: hammer, long decay, unison detune; accordion: two detuned reeds beating);
 * woodwinds (flute breathy, clarinet odd harmonics, bassoon low formant, saxophone reedy,
   suona nasal and bright, bagpipe with a drone), brass (trumpet brightening after the attack,
@@ -38,6 +38,10 @@ from mcdlib.scenes.score import Note
 TABLE_SIZE = 2048
 #: samples in the noise bank (about 16 s at 16 kHz; read cyclically)
 NOISE_SIZE = 1 << 18
+#: fade (s) at the end of every note, so a note cut by the next onset does not click
+NOTE_END_FADE = 0.012
+#: depth of the amplitude tremolo
+TREMOLO_DEPTH = 0.3
 #: highest harmonic frequency as a fraction of the sample rate (below Nyquist, with margin)
 MAX_HARMONIC_FRACTION = 0.45
 
@@ -60,7 +64,7 @@ class Timbre:
     vibrato_rate: float = 0.0  # Hz
     vibrato_cents: float = 0.0
     vibrato_delay: float = 0.15  # s before vibrato fades in
-    tremolo_rate: float = 0.0  # Hz: re-plucking (pipa)
+    tremolo_rate: float = 0.0  # Hz: smooth amplitude tremolo (pipa), not new onsets
     detune_cents: float = 0.0  # second oscillator (accordion reeds, piano unison)
     glide: float = 0.0  # s: portamento from the previous note (erhu)
     pitch_drop: float = 0.0  # relative pitch excess at the onset (membranes)
@@ -294,13 +298,16 @@ def _oscillate(arrays: NoteArrays, timbre: Timbre, bright: np.ndarray, dull: np.
     velocity = arrays.velocity[seg]
     attack = np.minimum(t / max(timbre.attack, 1e-4), 1.0)
     release = np.clip((arrays.duration[seg] + timbre.release - t) / max(timbre.release, 1e-3), 0.0, 1.0)
+    # a note cut by the next onset is damped over its last NOTE_END_FADE (a re-plucked string)
+    length = (lengths / sample_rate).astype(np.float32)
+    release = np.minimum(release, (length[seg] - t) * np.float32(1.0 / NOTE_END_FADE))
     held = velocity * attack * release
     amp = held
     if arrays.decay.any():
         decay = np.exp(-t / np.maximum(arrays.decay[seg], 1e-3))
         amp = held * (timbre.sustain + (1.0 - timbre.sustain) * decay)
     if timbre.tremolo_rate:
-        amp = amp * (0.45 + 0.55 * (1.0 - np.modf(t * timbre.tremolo_rate)[0]) ** 2)
+        amp = amp * (1.0 - TREMOLO_DEPTH * (0.5 - 0.5 * np.cos(2 * np.pi * timbre.tremolo_rate * t)))
     signal = tone * amp * arrays.tone[seg]
 
     # ---- noise (bow / breath / pick / slap)

@@ -67,11 +67,37 @@ def forward_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], devic
     return ce, aux, logits
 
 
-def open_dataset(cfg: Config, split: str):
-    """``AVQADataset(cfg.data, split)`` with a clear error when the split holds no questions."""
-    from mcdlib.data.dataset import AVQADataset
+def open_datasets(cfg: Config, roles: tuple[str, ...] = ("train", "val"), dist: Distributed | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """``AVQADataset`` for each split role (``train``/``val``/``test`` or a file's split name).
 
-    return check_not_empty(AVQADataset(cfg.data, split), split, cfg)
+    Missing packed features are packed first (resumable); later splits share the first one's
+    answer and question vocabularies. Under DDP rank 0 packs and builds the caches, then the
+    other ranks read them.
+    """
+    from mcdlib.data.dataset import AVQADataset, ensure_packed
+
+    dist = dist or Distributed()
+
+    def open_all() -> dict[str, Any]:
+        first = AVQADataset(cfg.data, roles[0], progress=progress)
+        out = {roles[0]: first}
+        for role in roles[1:]:
+            out[role] = AVQADataset(cfg.data, role, first.answer_vocab, first.question_vocab, progress=progress)
+        return out
+
+    if dist.is_main:
+        ensure_packed(cfg.data, progress=progress)
+        datasets = open_all()
+    dist.barrier()
+    if not dist.is_main:
+        datasets = open_all()
+    return datasets
+
+
+def open_dataset(cfg: Config, split: str, progress: bool = True):
+    """One split (see :func:`open_datasets`)."""
+    return open_datasets(cfg, (split,), progress=progress)[split]
 
 
 def check_not_empty(dataset, split: str, cfg: Config):
@@ -108,8 +134,9 @@ def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.dev
     meter = EpochMeter()
     batches = dataset.iter_batches(batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
                                    world_size=dist.world_size, drop_last=False)
+    total = dataset.num_batches(batch_size, dist.world_size, False)
     for batch in progress_bar(batches, enabled=progress and dist.is_main, desc=desc, leave=False,
-                              unit="batch"):
+                              unit="batch", total=total):
         batch = to_device(batch, device)
         ce, aux, logits = forward_losses(model, batch, device, amp)
         meter.update(ce, aux, logits, batch)
@@ -188,12 +215,9 @@ class Trainer:
         self.device = dist.device
         self.progress = bool(progress) and dist.is_main
         self.amp = amp_settings(self.device, cfg.train.amp)
-        if datasets is not None:
-            self.train_data = check_not_empty(datasets["train"], cfg.data.train_split, cfg)
-            self.val_data = check_not_empty(datasets["val"], cfg.data.val_split, cfg)
-        else:
-            self.train_data = open_dataset(cfg, cfg.data.train_split)
-            self.val_data = open_dataset(cfg, cfg.data.val_split)
+        datasets = datasets if datasets is not None else open_datasets(cfg, ("train", "val"), dist, self.progress)
+        self.train_data = check_not_empty(datasets["train"], cfg.data.train_split, cfg)
+        self.val_data = check_not_empty(datasets["val"], cfg.data.val_split, cfg)
         self.spec = self.train_data.spec
         check_spec(self.spec.to_dict(), self.val_data.spec, f"{cfg.data.val_split} split vs {cfg.data.train_split} split")
         self.answers = answers_of(self.train_data, cfg)
@@ -270,13 +294,12 @@ class Trainer:
         model.train()
         meter = EpochMeter()
         batches = self.train_data.iter_batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
-                                               rank=dist.rank, world_size=dist.world_size,
-                                               drop_last=dist.active)
+                                               rank=dist.rank, world_size=dist.world_size)
         if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
-            steps = min(dist.gather(self._batches_on_rank()))
+            steps = min(dist.gather(self.train_data.num_batches(cfg.batch_size, dist.world_size, False)))
             batches = (b for _, b in zip(range(steps), batches))
         bar = progress_bar(batches, enabled=self.progress, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                           unit="batch")
+                           unit="batch", total=self.train_data.num_batches(cfg.batch_size, dist.world_size, False))
         params = [p for p in self.model.parameters() if p.requires_grad]
         for step, batch in enumerate(bar, 1):
             batch = to_device(batch, self.device)
@@ -296,15 +319,10 @@ class Trainer:
             if self.progress and step % 10 == 0:
                 bar.set_postfix(loss=f"{meter.running_loss():.3f}")
         bar.close()
-        if meter.count == 0 and not dist.active:
-            raise RunError(f"epoch {epoch}: the train split gave no batches (batch size {cfg.batch_size} "
-                           f"> {len(self.train_data)} questions with drop_last?)")
+        if meter.count == 0:
+            raise RunError(f"{self.run.root}: epoch {epoch}: the train split gave no batches "
+                           f"({len(self.train_data)} questions, batch size {cfg.batch_size})")
         return meter.summary(dist)
-
-    def _batches_on_rank(self) -> int:
-        """Full batches this rank's shard holds (strided shards of the train split)."""
-        shard = len(range(self.dist.rank, len(self.train_data), self.dist.world_size))
-        return shard // self.cfg.train.batch_size
 
     def _stop_if_diverged(self, epoch: int, step: int, loss: torch.Tensor, grad_norm: torch.Tensor,
                           aux: dict[str, torch.Tensor]) -> None:

@@ -9,17 +9,19 @@
 
 The accuracies (in %, None for a cell without questions) come from
 :func:`mcdlib.evaluation.evaluate_indices` (the official cell logic: argmax answer, per
-(scenario, type) cell, scenario and overall pooled over questions); ranks exchange only the
-per-cell counts.
+(scenario, type) cell, scenario and overall pooled over questions), each question counted
+once: DDP shards padded to equal length repeat a few questions, which are dropped by id. The
+mean losses are over every sample seen (pads included).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from mcdlib.evaluation import EvaluationResult, evaluate_indices
+from mcdlib.evaluation import evaluate_indices
 from mcdlib.train.distributed import Distributed
 
 
@@ -32,6 +34,7 @@ class EpochMeter:
         self._pred: list[torch.Tensor] = []
         self._answer: list[torch.Tensor] = []
         self._cell: list[torch.Tensor] = []
+        self._qid: list[torch.Tensor] = []
 
     def update(self, ce: torch.Tensor, aux_losses: dict[str, torch.Tensor], logits: torch.Tensor,
                batch: dict[str, torch.Tensor]) -> None:
@@ -48,6 +51,7 @@ class EpochMeter:
         self._pred.append(logits.detach().argmax(dim=-1))
         self._answer.append(batch["answer"].detach())
         self._cell.append(batch["type_index"].detach())
+        self._qid.append(batch["question_id"].detach())
 
     def _add(self, name: str, value: torch.Tensor, n: int) -> None:
         self._sums[name] = self._sums.get(name, 0.0) + value * n
@@ -60,17 +64,13 @@ class EpochMeter:
         """Mean total loss so far on this rank (for progress bars; syncs the device)."""
         return float(self._sums["loss"]) / max(self._count, 1) if self._count else float("nan")
 
-    def result(self) -> EvaluationResult:
-        """This rank's official per-cell counts."""
-        def cat(parts):
-            return torch.cat(parts).cpu() if parts else torch.zeros(0, dtype=torch.long)
-        return evaluate_indices(cat(self._answer), cat(self._pred), cat(self._cell))
-
     def local_state(self) -> dict[str, Any]:
-        """Plain (picklable) loss sums and per-cell counts of this rank."""
-        result = self.result()
+        """Plain (picklable, CPU) loss sums and per-question arrays of this rank."""
+        def cat(parts):
+            return torch.cat(parts).cpu().numpy() if parts else np.zeros(0, dtype=np.int64)
         return {"sums": {k: float(v) for k, v in self._sums.items()}, "count": self._count,
-                "correct": result.correct, "total": result.total}
+                "question_id": cat(self._qid), "answer": cat(self._answer), "pred": cat(self._pred),
+                "cell": cat(self._cell)}
 
     def summary(self, dist: Distributed | None = None) -> dict[str, Any]:
         """The epoch record, reduced over every rank (every rank gets the same record)."""
@@ -89,9 +89,11 @@ def summarize(states: list[dict[str, Any]]) -> dict[str, Any]:
     for name in order:
         total = sum(s["sums"].get(name, 0.0) for s in states)
         record[name] = total / count if count else float("nan")
-    record["n"] = count
-    result = EvaluationResult(correct=tuple(map(sum, zip(*(s["correct"] for s in states)))),
-                              total=tuple(map(sum, zip(*(s["total"] for s in states)))))
+    arrays = {k: np.concatenate([s[k] for s in states]) for k in ("question_id", "answer", "pred", "cell")}
+    _, first = np.unique(arrays["question_id"], return_index=True)  # DDP shards repeat a few questions
+    first.sort()
+    result = evaluate_indices(arrays["answer"][first], arrays["pred"][first], arrays["cell"][first])
+    record["n"] = result.n
     record["acc"] = result.overall
     record["cells"] = {label: acc for label, acc, _, _ in result.rows()}
     return record

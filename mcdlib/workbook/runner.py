@@ -15,7 +15,6 @@ is written to the output folder; the driver returns a non-zero status when any r
 from __future__ import annotations
 
 import ast
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +43,32 @@ def _read(path: Path):
     return nbformat.read(str(path), as_version=4)
 
 
-def parameters_cell(nb) -> dict:
-    """The literals assigned in the cell tagged ``parameters`` (one ``name = literal`` a line)."""
+def parameters_cell(nb, where: str = "notebook") -> dict:
+    """The literals assigned in the cell tagged ``parameters`` (one ``name = literal`` a line).
+
+    ``where`` (the notebook's name) is used in the ConfigError raised for zero or several
+    tagged cells, a syntax error, or a value that is not a literal."""
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
-        raise ConfigError(f"a notebook needs exactly one cell tagged 'parameters' (found {len(cells)})")
+        raise ConfigError(f"{where}: a notebook needs exactly one cell tagged 'parameters' (found {len(cells)}); "
+                          "tag the cell of `name = literal` lines, and only that one")
+    try:
+        body = ast.parse(cells[0].source).body
+    except SyntaxError as exc:
+        raise ConfigError(f"{where}: the parameters cell does not parse (line {exc.lineno}: {exc.msg})") from exc
     values = {}
-    for node in ast.parse(cells[0].source).body:
+    for node in body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            values[node.targets[0].id] = ast.literal_eval(node.value)
+            name = node.targets[0].id
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
-            values[node.target.id] = ast.literal_eval(node.value)
+            name = node.target.id
+        else:
+            continue
+        try:
+            values[name] = ast.literal_eval(node.value)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: parameter {name!r} (line {node.lineno}) is not a literal; write "
+                              "`name = literal` in the parameters cell and derive values in the next cell") from exc
     return values
 
 
@@ -75,7 +89,7 @@ def load_param_set(name_or_path: str | Path) -> dict:
 
 def parameters_for(notebook: Path, param_set: dict, extra: dict | None = None) -> dict:
     """The parameters to inject into one notebook; unknown names raise ConfigError."""
-    declared = parameters_cell(_read(notebook))
+    declared = parameters_cell(_read(notebook), notebook.name)
     chosen = {k: v for k, v in (param_set.get("all") or {}).items() if k in declared}
     specific = dict((param_set.get("notebooks") or {}).get(notebook.name) or {})
     specific.update({k: v for k, v in (extra or {}).items() if k in declared})
@@ -89,9 +103,11 @@ def parameters_for(notebook: Path, param_set: dict, extra: dict | None = None) -
 def parameterize(notebook: Path, parameters: dict, out: Path) -> Path:
     """Write a copy of ``notebook`` with papermill's injected-parameters cell (no execution)."""
     import nbformat
+    from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    nb = parameterize_notebook(copy.deepcopy(_read(notebook)), parameters, kernel_name=KERNEL, language="python")
+    # papermill's loader gives every cell a ``tags`` list, which parameterize_notebook expects
+    nb = parameterize_notebook(load_notebook_node(str(notebook)), parameters, kernel_name=KERNEL, language="python")
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out))
     return out
@@ -122,6 +138,10 @@ def run_notebooks(names: list[str] | None = None, params: str | Path = "classroo
     else:
         selected = all_nbs
     param_set = load_param_set(params)
+    misnamed = sorted(set(param_set["notebooks"]) - {p.name for p in all_nbs})
+    if misnamed:  # a typo here would otherwise be ignored silently
+        raise ConfigError(f"parameter set {str(params)!r}: 'notebooks' names unknown notebook(s) {misnamed}; "
+                          f"available: {[p.name for p in all_nbs]}")
     out = Path(out_dir or repo_root() / "runs" / "notebooks" / Path(str(params)).stem)
     out.mkdir(parents=True, exist_ok=True)
     plan = [(nb, parameters_for(nb, param_set, extra)) for nb in selected]  # validate all first
@@ -131,7 +151,7 @@ def run_notebooks(names: list[str] | None = None, params: str | Path = "classroo
         target = out / nb.name
         try:
             pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=KERNEL,
-                                cwd=str(nb.parent), progress_bar=progress)
+                                language="python", cwd=str(nb.parent), progress_bar=progress)
             results.append(NotebookRun(nb.name, target, True, time.perf_counter() - start))
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell
             results.append(NotebookRun(nb.name, target, False, time.perf_counter() - start,

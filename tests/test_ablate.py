@@ -1,0 +1,108 @@
+"""Ablation grids: parsing, the shipped grid, resumable runs and the mean ± std table."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+import mcdlib.train.ablate as ablate
+from fakes_train import FakeModel, fake_config, fake_datasets
+from mcdlib.config import get_preset
+from mcdlib.errors import ConfigError
+from mcdlib.train.ablate import (ACCURACY_COLUMNS, RunScores, Variant, aggregate, mean_std, parse_grid,
+                                 parse_seeds, plan_runs, read_grid, run_ablation)
+from mcdlib.train.run_folder import RunFolder, read_json, write_json
+
+SHIPPED_GRID = Path(__file__).resolve().parents[1] / "ablations" / "mcd.yaml"
+
+
+def test_parse_grid_lines_and_errors(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("mcd: []\nno_contrastive: [model.contrastive=off]\n"
+                    "late_a: [model.name=late, model.modalities=a]\nplain:\n")
+    assert read_grid(grid) == [Variant("mcd"), Variant("no_contrastive", ("model.contrastive=off",)),
+                               Variant("late_a", ("model.name=late", "model.modalities=a")), Variant("plain")]
+    with pytest.raises(ConfigError, match="list of key=value"):
+        parse_grid({"bad": ["model.fusion"]}, "g.yaml")
+    with pytest.raises(ConfigError, match="folder name"):
+        parse_grid({"a/b": []}, "g.yaml")
+    with pytest.raises(ConfigError, match="grid file not found"):
+        read_grid(tmp_path / "none.yaml")
+    # a bad key fails at planning time, naming the file and the variant
+    with pytest.raises(ConfigError, match=r"g.yaml: variant 'oops'.*model.fusoin"):
+        plan_runs([Variant("oops", ("model.fusoin=add",))], get_preset("tiny"), tmp_path, [0], "g.yaml")
+
+
+def test_shipped_grid_is_valid_and_covers_every_axis(tmp_path):
+    variants = read_grid(SHIPPED_GRID)
+    runs = plan_runs(variants, get_preset("tiny"), tmp_path, [0, 1], str(SHIPPED_GRID))
+    assert len(runs) == 2 * len(variants) and runs[1].run_dir == tmp_path / variants[0].name / "seed1"
+    assert runs[1].cfg.train.seed == 1
+    settings = {(key, value) for v in variants for key, value in (o.split("=", 1) for o in v.overrides)}
+    axes = {("model.association", "off"), ("model.association_layers", "1"), ("model.association_layers", "3"),
+            ("model.contrastive", "off"), ("model.aggregator_levels", "low"), ("model.aggregator_levels", "high"),
+            ("model.text_objects", "none"), ("model.text_objects", "keywords"), ("model.text_objects", "types"),
+            ("model.sa_loss", "off"), ("model.sa_teachers", "audio"), ("model.sa_teachers", "visual"),
+            ("model.fusion", "concat"), ("model.fusion", "add"), ("model.aggregator_shared", "false"),
+            ("model.modalities", "none"), ("model.modalities", "a"), ("model.modalities", "v"),
+            ("model.types_source", "predicted"), ("model.name", "qonly"), ("model.name", "late"),
+            ("model.name", "avst")}
+    assert axes <= settings
+    assert Variant("mcd") in variants
+
+
+def test_parse_seeds():
+    assert parse_seeds("0,1,2") == [0, 1, 2] and parse_seeds("3-5") == [3, 4, 5]
+    for bad in ("", "a", "1,1"):
+        with pytest.raises(ConfigError):
+            parse_seeds(bad)
+
+
+def test_table_math_on_hand_made_scores():
+    def scores(variant, seed, overall, train, val):
+        accs = {c: None for c in ACCURACY_COLUMNS}
+        accs["Overall"], accs["Audio Counting"] = overall, 50.0
+        return RunScores(variant, seed, accs, train, val)
+
+    table = aggregate([scores("mcd", 0, 50.0, 80.0, 60.0), scores("mcd", 1, 60.0, 90.0, 60.0),
+                       scores("mcd", 2, 70.0, 100.0, 60.0), scores("late", 0, 40.0, 70.0, 45.0)])
+    mcd, late = table.rows
+    assert mcd["variant"] == "mcd" and mcd["seeds"] == 3
+    assert mcd["Overall"] == pytest.approx((60.0, 10.0))  # sample std (n - 1)
+    assert mcd["Audio Counting"] == (50.0, 0.0) and mcd["Visual Counting"] == (None, None)
+    assert mcd["gap"] == pytest.approx((30.0, 10.0)) and mcd["val"] == (60.0, 0.0)
+    assert late["Overall"] == (40.0, 0.0) and late["gap"] == (25.0, 0.0)
+    md = table.to_markdown()
+    assert "| mcd | 3 | 50.00 ± 0.00 |" in md and "60.00 ± 10.00" in md and "| - |" in md
+    assert mean_std([]) == (None, None) and mean_std([1.0, None, 3.0]) == pytest.approx((2.0, 2 ** 0.5))
+
+
+def test_run_ablation_is_resumable(tmp_path, monkeypatch):
+    variants = parse_grid({"base": [], "concat": ["model.lambda_con=0"]})
+    data = fake_datasets()
+    cfg = fake_config(train__epochs=2)
+    table = run_ablation(variants, cfg, tmp_path, [0, 1], datasets=data, model_factory=FakeModel)
+    assert [r["variant"] for r in table.rows] == ["base", "concat"] and table.rows[0]["seeds"] == 2
+    rows = list(csv.reader(open(tmp_path / "ablation.csv")))
+    assert rows[0][:4] == ["variant", "seeds", "Audio Counting mean", "Audio Counting std"]
+    assert rows[0][-2:] == ["gap mean", "gap std"] and len(rows) == 3
+    assert "base" in (tmp_path / "ablation.md").read_text()
+    first_overall = table.rows[0]["Overall"]
+
+    # one run interrupted (status not finished) is resumed; finished ones are skipped
+    interrupted = RunFolder(tmp_path / "concat" / "seed1")
+    status = read_json(interrupted.run_json)
+    write_json(interrupted.run_json, {**status, "status": "interrupted"})
+    calls = []
+    real_train = ablate.train
+
+    def spy(cfg, out, resume=False, **kwargs):
+        calls.append((Path(out), resume))
+        return real_train(cfg, out, resume=resume, **kwargs)
+
+    monkeypatch.setattr(ablate, "train", spy)
+    table = run_ablation(variants, cfg, tmp_path, [0, 1], datasets=data, model_factory=FakeModel)
+    assert calls == [(interrupted.root, True)]
+    assert table.rows[0]["Overall"] == first_overall
