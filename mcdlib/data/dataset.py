@@ -60,10 +60,10 @@ def split_name(cfg, split: str) -> str:
 
 
 def text_model_name(cfg, text_model: str | None = None) -> str:
-    """The text encoder of the text cache: ``text_model`` if given, else ``cfg.text_encoder``
-    when it names an encoder (``minilm``), else ``minilm`` (``vocab`` still needs pooled text
-    objects). ``"hash"`` is only ever used when asked for."""
-    name = text_model or (cfg.text_encoder if cfg.text_encoder in TEXT_ENCODERS else "minilm")
+    """The text encoder of the text cache: ``text_model`` if given, else ``cfg.text_model``
+    (``minilm`` by default; ``vocab`` questions still need pooled text objects). ``"hash"`` is
+    only ever used when asked for."""
+    name = text_model or getattr(cfg, "text_model", "minilm")
     if name not in TEXT_ENCODERS:
         raise ConfigError(f"unknown text encoder {name!r}; choose one of {', '.join(TEXT_ENCODERS)}")
     return name
@@ -239,7 +239,7 @@ class AVQADataset:
             text_dim=self.text_cache.dim, segments=d.segments, visual_grid=grid,
             vocab_size=len(self.question_vocab), question_len=self.cfg.max_question_tokens,
             text_len=self.text_cache.max_len, num_answers=len(self.answer_vocab), num_cells=len(CELLS),
-            max_objects=self.max_objects,
+            max_objects=self.max_objects, text_encoder=self.cfg.text_encoder,
             type_object_features=torch.from_numpy(type_objects.reshape(len(CELLS), 2, -1).copy()),
         )
 

