@@ -101,6 +101,10 @@ def test_a_complete_build_is_cached(tiny):
     assert (out / "feats" / "logmel" / f"{manifest['video_ids'][0]}.npy").stat().st_mtime_ns == before
 
 
+class _Interrupted(Exception):
+    pass
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for sub in ("json", "feats", "scenes")
             for p in sorted((root / sub).rglob("*")) if p.is_file()}
@@ -116,11 +120,11 @@ def test_builds_are_byte_identical_and_resume_after_an_interruption(tmp_path, mo
     def interrupted(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise KeyboardInterrupt
+            raise _Interrupted
         return real(*args, **kwargs)
 
     monkeypatch.setattr(build_module, "encode_chunk", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(_Interrupted):
         build_dataset(_small(), tmp_path / "b", seed=1, progress=False)
     assert not json.loads((tmp_path / "b" / "manifest.json").read_text())["complete"]
     monkeypatch.setattr(build_module, "encode_chunk", real)

@@ -223,8 +223,8 @@ def _prepare_folder(out_dir: Path, key: str, force: bool) -> str:
     return "fresh"
 
 
-def _chunks(n: int, size: int = CHUNK) -> list[range]:
-    return [range(start, min(start + size, n)) for start in range(0, n, size)]
+def _chunks(n: int) -> list[range]:
+    return [range(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
 
 
 def _chunk_done(dirs: dict[str, Path], scenes: list[Scene], chunk: range) -> bool:

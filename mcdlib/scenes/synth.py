@@ -38,6 +38,8 @@ from mcdlib.scenes.score import Note
 TABLE_SIZE = 2048
 #: samples in the noise bank (about 16 s at 16 kHz; read cyclically)
 NOISE_SIZE = 1 << 18
+#: samples processed at once by the engine (small temporaries stay in cache)
+BLOCK_SAMPLES = 16384
 #: fade (s) at the end of every note, so a note cut by the next onset does not click
 NOTE_END_FADE = 0.012
 #: depth of the amplitude tremolo
@@ -249,15 +251,35 @@ def _note_arrays(notes: list[Note], timbre: Timbre, n_samples: int, sample_rate:
 
 def _oscillate(arrays: NoteArrays, timbre: Timbre, bright: np.ndarray, dull: np.ndarray | None,
                n_samples: int, sample_rate: int, noise_offset: int) -> np.ndarray:
-    """The engine: render a monophonic note sequence into ``n_samples`` (see module doc)."""
+    """The engine: render a monophonic note sequence into ``n_samples`` (see module doc).
+
+    Notes are processed in blocks of about ``BLOCK_SAMPLES`` samples (phase carried over),
+    which keeps temporaries small and cache-resident: several times faster than one pass.
+    """
     out = np.zeros(n_samples, dtype=np.float32)
     lengths = arrays.end - arrays.onset
-    total = int(lengths.sum())
+    ends = np.cumsum(lengths)
+    phase, lo = 0.0, 0
+    while lo < len(lengths):
+        hi = max(int(np.searchsorted(ends, ends[lo] - lengths[lo] + BLOCK_SAMPLES, side="right")), lo + 1)
+        position, signal, phase = _oscillate_block(arrays, lengths, lo, hi, timbre, bright, dull,
+                                                   sample_rate, noise_offset, phase)
+        out[position] = signal
+        lo = hi
+    return out
+
+
+def _oscillate_block(arrays: NoteArrays, lengths: np.ndarray, lo: int, hi: int, timbre: Timbre,
+                     bright: np.ndarray, dull: np.ndarray | None, sample_rate: int,
+                     noise_offset: int, phase: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Notes ``lo:hi``: (sample positions, signal, phase at the end in table samples)."""
+    block = lengths[lo:hi]
+    total = int(block.sum())
     if total == 0:
-        return out
-    seg = np.repeat(np.arange(len(lengths)), lengths)
-    first = np.cumsum(lengths) - lengths
-    local = np.arange(total, dtype=np.int64) - np.repeat(first, lengths)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), phase
+    seg = np.repeat(np.arange(lo, hi), block)
+    first = np.cumsum(block) - block
+    local = np.arange(total, dtype=np.int64) - np.repeat(first, block)
     position = arrays.onset[seg] + local
     t = local.astype(np.float32) / np.float32(sample_rate)
 
@@ -276,6 +298,8 @@ def _oscillate(arrays: NoteArrays, timbre: Timbre, bright: np.ndarray, dull: np.
         freq *= 1.0 + arrays.pitch_drop[seg] * np.exp(-t / timbre.drop_tau)
     cycles = np.cumsum(freq, dtype=np.float64)
     cycles *= TABLE_SIZE / sample_rate  # in table samples
+    cycles += phase
+    phase = float(cycles[-1]) % TABLE_SIZE
     row = arrays.table[seg] * TABLE_SIZE
     index = cycles.astype(np.int64)
     index &= TABLE_SIZE - 1
@@ -321,8 +345,7 @@ def _oscillate(arrays: NoteArrays, timbre: Timbre, bright: np.ndarray, dull: np.
         noise_index = position + noise_offset
         noise_index &= NOISE_SIZE - 1
         signal += noise_level * bank[noise_index]
-    out[position] = signal
-    return out
+    return position, signal, phase
 
 
 def _drone(arrays: NoteArrays, timbre: Timbre, n_samples: int, sample_rate: int) -> np.ndarray:

@@ -14,6 +14,7 @@ official accuracies per variant as mean ± standard deviation over seeds, plus `
 (final-epoch train accuracy), ``val`` (val accuracy at the best epoch) and ``gap``
 (train − val, the overfitting measure of the decision-level fusion study). It is resumable:
 finished runs are skipped, interrupted ones resumed, scores already computed are reused.
+Under ``torchrun`` every run is trained with DDP; rank 0 scores the runs and writes the table.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import yaml
 from mcdlib.config import Config, apply_overrides
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.evaluation import REPORT_ROWS
+from mcdlib.train.distributed import setup
 from mcdlib.train.loop import ModelFactory, progress_bar, train
 from mcdlib.train.predict import evaluate_run
 from mcdlib.train.run_folder import RunFolder, read_json
@@ -218,17 +220,25 @@ def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path,
     :func:`mcdlib.train.train` (in-memory data in notebooks, fakes in tests).
     """
     runs = plan_runs(variants, base, out_dir, seeds, source)
-    show = base.train.progress if progress is None else progress
-    scores = []
-    bar = progress_bar(runs, enabled=show, desc="ablation", unit="run")
-    for run in bar:
-        bar.set_postfix_str(f"{run.variant} seed {run.seed}")
-        try:
-            train_one(run, progress=show, datasets=datasets, model_factory=model_factory)
-            scores.append(score_run(run, split, datasets, model_factory, progress=show))
-        except McdError as exc:
-            raise type(exc)(f"ablation run {run.run_dir} ({run.variant}, seed {run.seed}): {exc}") from None
+    dist = setup(base.train.device)  # under torchrun: one process group for every run
+    try:
+        show = (base.train.progress if progress is None else progress) and dist.is_main
+        scores = []
+        bar = progress_bar(runs, enabled=show, desc="ablation", unit="run")
+        for run in bar:
+            bar.set_postfix_str(f"{run.variant} seed {run.seed}")
+            try:
+                train_one(run, progress=show, datasets=datasets, model_factory=model_factory)
+                if dist.is_main:  # scoring writes files: rank 0 only
+                    scores.append(score_run(run, split, datasets, model_factory, progress=show))
+                dist.barrier()
+            except McdError as exc:
+                raise type(exc)(f"ablation run {run.run_dir} ({run.variant}, seed {run.seed}): {exc}") from None
+    finally:
+        dist.close()
     table = aggregate(scores)
+    if not dist.is_main:
+        return table
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table.write_csv(out / "ablation.csv")

@@ -228,6 +228,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=max(cfg.train.lr_step, 1),
                                                          gamma=cfg.train.lr_gamma)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp.use_scaler)
+        self._ddp: torch.nn.Module | None = None
         self.hash = config_hash(cfg)
         self.epochs_done = 0
         self.best_epoch: int | None = None
@@ -243,12 +244,25 @@ class Trainer:
         """The model as trained: DDP-wrapped under torchrun, else the model itself."""
         if not self.dist.active:
             return self.model
-        if not hasattr(self, "_ddp"):
+        if self._ddp is None:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self._ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+            self._ddp = DistributedDataParallel(self.model, device_ids=ids,
+                                                find_unused_parameters=self._has_unused_parameters())
         return self._ddp
+
+    def _has_unused_parameters(self) -> bool:
+        """Whether some parameters get no gradient (ablations switch components off): one trial
+        forward/backward on a val batch, with the RNG state and gradients left as they were."""
+        batch = to_device(next(iter(self.val_data.iter_batches(min(self.cfg.train.batch_size, 8), shuffle=False))),
+                          self.device)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            ce, aux, _ = forward_losses(self.model, batch, self.device, self.amp)
+            (ce + sum(aux.values())).backward()
+        unused = any(p.requires_grad and p.grad is None for p in self.model.parameters())
+        self.model.zero_grad(set_to_none=True)
+        return unused
 
     def prepare_folder(self, resume: bool) -> None:
         """Fresh run: refuse to overwrite one. Resume: restore everything from ``last.pt``."""
