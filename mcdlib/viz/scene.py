@@ -141,14 +141,17 @@ def scene_audio(dataset_dir: str | Path, scene: Scene, renderer: str = "auto",
     return sound.mix, int(sound.sample_rate)
 
 
-def show_scene(dataset_dir: str | Path, video_id: str, image_size: int = 224, renderer: str = "auto") -> None:
+def show_scene(dataset_dir: str | Path, video_id: str) -> None:
     """Display one scene in a notebook: frame strip, audio player, scene graph, questions."""
     import matplotlib.pyplot as plt
     from IPython.display import Audio, display
 
+    from mcdlib.data.features import read_manifest
+
+    profile = read_manifest(dataset_dir).get("profile", {})
     scene = load_scene(dataset_dir, video_id)
-    display(frame_strip_figure(scene, image_size))
-    wave, rate = scene_audio(dataset_dir, scene, renderer)
+    display(frame_strip_figure(scene, profile.get("image_size", 224)))
+    wave, rate = scene_audio(dataset_dir, scene, profile.get("renderer", "auto"), profile.get("sample_rate", 16000))
     display(Audio(wave, rate=rate))
     display(scene_table(scene))
     display(timeline_figure(scene))
