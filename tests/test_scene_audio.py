@@ -113,6 +113,18 @@ def test_rendering_is_deterministic(renderer):
     assert not np.array_equal(renderer.render(other).mix, first.mix)
 
 
+def test_a_soundfont_part_does_not_depend_on_the_part_rendered_before():
+    _soundfont_or_skip()
+    from mcdlib.scenes.score import Note
+    from mcdlib.scenes.soundfont import SoundfontPlayer
+
+    player = SoundfontPlayer(SR)
+    melody = [Note(0.0, 0.5, 60, 0.8), Note(0.5, 0.5, 64, 0.8)]
+    first = player.render_part("violin", melody, SR)
+    player.render_part("tuba", [Note(0.0, 2.0, 40, 1.0)], SR)  # still sounding when the part ends
+    np.testing.assert_array_equal(player.render_part("violin", melody, SR), first)
+
+
 def _count_onsets(wave: np.ndarray, encoder) -> int:
     """Spectral-flux onsets: local maxima (+-30 ms) of the mean positive log-mel increase above 1/4 of its max."""
     logmel = encoder.log_mel(wave[None])[0]

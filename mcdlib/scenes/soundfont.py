@@ -99,11 +99,21 @@ class SoundfontPlayer:
         self._font.set_output(_tinysoundfont.OutputMode.Mono, int(sample_rate), 0.0)
         self.path = font_path
         self.sample_rate = int(sample_rate)
-        self.version = f"tinysoundfont-{metadata.version('tinysoundfont')}:{font_path.name}:{file_digest(font_path)}"
+        self.version = f"tinysoundfont-{metadata.version('tinysoundfont')}:{font_path.name}:{file_digest(font_path)}:flush"
 
     def _render_into(self, out: np.ndarray) -> None:
         if len(out):
             self._font.render(memoryview(out).cast("B"), False)
+
+    def _flush(self) -> None:
+        """Reset and render away the release tail of the previous part.
+
+        ``reset()`` only starts a short fade of sounding voices; without rendering past it,
+        ~5 ms of the previous part would leak into the next one, making a part depend on
+        what was rendered before it (and builds not byte-identical across resumes).
+        """
+        self._font.reset()
+        self._render_into(np.zeros(int(0.1 * self.sample_rate), dtype=np.float32))
 
     def render_part(self, instrument: str, notes: list[Note], n_samples: int) -> np.ndarray:
         """The unscaled mono signal of ``instrument`` playing ``notes`` (float32 ``[n_samples]``)."""
@@ -112,7 +122,7 @@ class SoundfontPlayer:
             return out
         program, drums = GM_PROGRAMS[instrument]
         font = self._font
-        font.reset()
+        self._flush()
         font.channel_set_preset_number(0, program, drums)
         rate = self.sample_rate
         events = []  # (sample, order, key, velocity): note-offs (order 0) before note-ons
@@ -131,5 +141,5 @@ class SoundfontPlayer:
             else:
                 font.channel_note_off(0, key)
         self._render_into(out[position:])
-        font.reset()
+        self._flush()
         return out
