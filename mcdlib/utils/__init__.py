@@ -1,0 +1,1 @@
+"""Small generic helpers shared by several parts of mcdlib (files, threads, versions)."""
