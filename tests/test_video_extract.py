@@ -160,7 +160,8 @@ def test_corrupt_video_stops_extraction_or_is_listed_with_keep_going(tmp_path, v
     err = capsys.readouterr().err
     assert "00000005.mp4 (video_id 00000005)" in err and "--keep-going" in err
 
-    args = ["--videos", str(folder), "--dataset", str(dataset), "--no-progress", "--keep-going", "--limit", "5"]
+    args = ["--videos", str(folder), "--dataset", str(dataset), "--no-progress", "--keep-going", "--limit", "5",
+            "--decode-workers", "1"]  # the background-decoding path
     assert extract_script(args) == 1
     out = capsys.readouterr().out
     assert "1 videos extracted" in out and "failed videos (1):" in out and "video_id 00000005" in out
