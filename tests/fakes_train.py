@@ -58,7 +58,8 @@ class FakeDataset:
     batch_indices = AVQADataset.batch_indices
     num_batches = AVQADataset.num_batches
 
-    def iter_batches(self, batch_size, shuffle=True, seed=0, epoch=0, rank=0, world_size=1, drop_last=False):
+    def iter_batches(self, batch_size, shuffle=True, seed=0, epoch=0, rank=0, world_size=1, drop_last=False,
+                     features=None):  # loads everything, like the real dataset with features=None
         for idx in self.batch_indices(batch_size, shuffle, seed, epoch, rank, world_size, drop_last):
             batch = self.batch(idx)
             if self.nan_epoch is not None and epoch >= self.nan_epoch:

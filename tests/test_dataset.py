@@ -158,3 +158,20 @@ def test_empty_split_is_a_clear_error(toy):
             AVQADataset(toy, "empty", text_model="hash", progress=False)
     finally:
         empty.unlink()
+
+
+def test_batch_loads_only_the_features_a_model_reads(train):
+    from mcdlib.config import ModelConfig
+    from mcdlib.models import feature_inputs
+
+    dataset = train
+    full = dataset.batch([0, 1])
+    assert {"audio", "visual"} <= set(full)
+    qonly = dataset.batch([0, 1], features=feature_inputs(ModelConfig(name="qonly")))
+    assert "audio" not in qonly and "visual" not in qonly and "q_ids" in qonly and "answer" in qonly
+    audio_only = dataset.batch([0, 1], features=feature_inputs(ModelConfig(name="late", modalities="a")))
+    assert "audio" in audio_only and "visual" not in audio_only
+    assert torch.equal(audio_only["audio"], full["audio"])
+    assert feature_inputs(ModelConfig(name="avst")) == {"audio", "visual", "visual_grid"}
+    with pytest.raises(ValueError, match="unknown feature keys"):
+        dataset.batch([0], features=["sound"])

@@ -30,7 +30,7 @@ import functools
 import json
 import math
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Collection, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +52,10 @@ SPLIT_ROLES: tuple[str, ...] = ("train", "val", "test")
 KIND_PAD, KIND_KEYWORD, KIND_TYPE = 0, 1, 2
 #: keywords of the longest official template (4) plus the two type labels
 TEMPLATE_MAX_OBJECTS = max(len(t.placeholders) for t in TEMPLATES) + 2
+
+
+#: the deep-feature keys of a batch (the rest — question, objects, labels — is always loaded)
+FEATURE_KEYS = ("audio", "visual", "visual_grid")
 
 
 def split_name(cfg, split: str) -> str:
@@ -245,14 +249,28 @@ class AVQADataset:
 
     # ------------------------------------------------------------------ batches
 
-    def batch(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
-        """The batch dict of the given question indices (keys/shapes/dtypes: the contract)."""
+    def batch(self, indices: Sequence[int] | np.ndarray,
+              features: Collection[str] | None = None) -> dict[str, torch.Tensor]:
+        """The batch dict of the given question indices (keys/shapes/dtypes: the contract).
+
+        ``features`` names the deep features to load (a subset of ``audio``, ``visual``,
+        ``visual_grid``; default: all the dataset has). Models declare theirs
+        (:func:`mcdlib.models.feature_inputs`), so a question-only model reads no features and
+        only AVST reads the grid: the loader stays far faster than any model.
+        """
         idx = np.asarray(indices, dtype=np.int64)
         vrows = self.video_index[idx]
         d = self.data
-        out = {
-            "audio": self.store.get(d.audio, vrows),
-            "visual": self.store.get(d.visual, vrows),
+        wanted = set(FEATURE_KEYS if features is None else features)
+        unknown = wanted - set(FEATURE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown feature keys {sorted(unknown)}; choose from {FEATURE_KEYS}")
+        out = {}
+        if "audio" in wanted:
+            out["audio"] = self.store.get(d.audio, vrows)
+        if "visual" in wanted:
+            out["visual"] = self.store.get(d.visual, vrows)
+        out |= {
             "q_ids": self.q_ids[idx],
             "text_objects": self.object_table[self.object_rows[idx]],
             "text_objects_mask": self.object_kind[idx] != KIND_PAD,
@@ -262,7 +280,7 @@ class AVQADataset:
             "video_index": vrows,
             "question_id": self.question_id[idx],
         }
-        if d.visual_grid:
+        if d.visual_grid and "visual_grid" in wanted:
             grid = self.store.get(d.visual_grid, vrows)
             if self._grid_channels_first:  # [B, T, C, H, W] -> [B, T, H*W, C]
                 grid = np.ascontiguousarray(grid.reshape(*grid.shape[:3], -1).transpose(0, 1, 3, 2))
@@ -295,11 +313,11 @@ class AVQADataset:
         return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
 
     def iter_batches(self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0,
-                     rank: int = 0, world_size: int = 1, drop_last: bool = False
-                     ) -> Iterator[dict[str, torch.Tensor]]:
-        """Batch dicts of one epoch (order: :meth:`batch_indices`)."""
+                     rank: int = 0, world_size: int = 1, drop_last: bool = False,
+                     features: Collection[str] | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """Batch dicts of one epoch (order: :meth:`batch_indices`; ``features``: :meth:`batch`)."""
         for idx in self.batch_indices(batch_size, shuffle, seed, epoch, rank, world_size, drop_last):
-            yield self.batch(idx)
+            yield self.batch(idx, features)
 
     def num_batches(self, batch_size: int, world_size: int = 1, drop_last: bool = False) -> int:
         """How many batches :meth:`iter_batches` yields per rank."""

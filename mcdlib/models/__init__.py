@@ -7,8 +7,8 @@ Every model's ``forward(batch) -> {"logits", "losses", "attention", "aux"}``.
 
 from mcdlib.models.baselines import AVST, LateFusion, QuestionOnly
 from mcdlib.models.mcd import MCD
-from mcdlib.models.registry import MODELS, build_model, toy_model_config
+from mcdlib.models.registry import MODELS, build_model, feature_inputs, toy_model_config
 from mcdlib.models.summary import count_parameters, describe_model, parameter_table
 
-__all__ = ["AVST", "LateFusion", "MCD", "MODELS", "QuestionOnly", "build_model", "count_parameters",
+__all__ = ["AVST", "LateFusion", "MCD", "MODELS", "QuestionOnly", "build_model", "count_parameters", "feature_inputs",
            "describe_model", "parameter_table", "toy_model_config"]

@@ -15,9 +15,21 @@ from mcdlib.data.spec import DataSpec
 from mcdlib.errors import ConfigError
 from mcdlib.models.baselines import AVST, LateFusion, QuestionOnly
 from mcdlib.models.mcd import MCD
+from mcdlib.models.projections import input_modalities
 
 #: ``ModelConfig.name`` -> model class (constructor ``(cfg, spec)``)
 MODELS: dict[str, type[nn.Module]] = {"mcd": MCD, "qonly": QuestionOnly, "late": LateFusion, "avst": AVST}
+
+
+def feature_inputs(model_cfg: ModelConfig) -> frozenset[str]:
+    """The deep-feature batch keys a model built from ``model_cfg`` reads (the loader loads only
+    these): none for question-only, the seen modalities for MCD and late fusion, and audio,
+    frames and the grid for AVST."""
+    if model_cfg.name == "qonly":
+        return frozenset()
+    if model_cfg.name == "avst":
+        return frozenset({"audio", "visual", "visual_grid"})
+    return frozenset(input_modalities(model_cfg))
 
 
 def build_model(model_cfg: ModelConfig, spec: DataSpec) -> nn.Module:

@@ -21,7 +21,7 @@ import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +118,13 @@ def answers_of(dataset, cfg: Config) -> list[str]:
     return list(vocab.answers)
 
 
+def model_features(model_cfg, model_factory: ModelFactory | None = None) -> frozenset[str] | None:
+    """The deep features the loader must load for this model (all of them for a custom factory)."""
+    from mcdlib.models import feature_inputs
+
+    return feature_inputs(model_cfg) if model_factory is None else None
+
+
 def default_model_factory(model_cfg, spec) -> torch.nn.Module:
     from mcdlib.models import build_model
 
@@ -127,13 +134,15 @@ def default_model_factory(model_cfg, spec) -> torch.nn.Module:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.device, amp: AmpSettings,
              dist: Distributed | None = None, progress: bool = False, desc: str = "val",
-             on_batch: Callable[[dict, torch.Tensor], None] | None = None) -> EpochMeter:
-    """One pass over this rank's shard of ``dataset`` in eval mode; ``on_batch(batch, logits)``."""
+             on_batch: Callable[[dict, torch.Tensor], None] | None = None,
+             features: Collection[str] | None = None) -> EpochMeter:
+    """One pass over this rank's shard of ``dataset`` in eval mode; ``on_batch(batch, logits)``;
+    ``features``: the deep features to load (:func:`mcdlib.models.feature_inputs`)."""
     dist = dist or Distributed(device=device)
     model.eval()
     meter = EpochMeter()
     batches = dataset.iter_batches(batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
-                                   world_size=dist.world_size, drop_last=False)
+                                   world_size=dist.world_size, drop_last=False, features=features)
     total = dataset.num_batches(batch_size, dist.world_size, False)
     for batch in progress_bar(batches, enabled=progress and dist.is_main, desc=desc, leave=False,
                               unit="batch", total=total):
@@ -223,6 +232,7 @@ class Trainer:
         self.answers = answers_of(self.train_data, cfg)
         torch.manual_seed(cfg.train.seed)
         self.model = (model_factory or default_model_factory)(cfg.model, self.spec).to(self.device)
+        self.features = model_features(cfg.model, model_factory)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
                                           weight_decay=cfg.train.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=max(cfg.train.lr_step, 1),
@@ -255,8 +265,8 @@ class Trainer:
     def _has_unused_parameters(self) -> bool:
         """Whether some parameters get no gradient (ablations switch components off): one trial
         forward/backward on a val batch, with the RNG state and gradients left as they were."""
-        batch = to_device(next(iter(self.val_data.iter_batches(min(self.cfg.train.batch_size, 8), shuffle=False))),
-                          self.device)
+        batch = to_device(next(iter(self.val_data.iter_batches(min(self.cfg.train.batch_size, 8), shuffle=False,
+                                                               features=self.features))), self.device)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             ce, aux, _ = forward_losses(self.model, batch, self.device, self.amp)
             (ce + sum(aux.values())).backward()
@@ -308,7 +318,7 @@ class Trainer:
         model.train()
         meter = EpochMeter()
         batches = self.train_data.iter_batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
-                                               rank=dist.rank, world_size=dist.world_size)
+                                               rank=dist.rank, world_size=dist.world_size, features=self.features)
         if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
             steps = min(dist.gather(self.train_data.num_batches(cfg.batch_size, dist.world_size, False)))
             batches = (b for _, b in zip(range(steps), batches))
@@ -437,7 +447,7 @@ class Trainer:
                     val_rec = None
                     if epoch % max(cfg.eval_every, 1) == 0 or epoch == cfg.epochs:
                         val_rec = evaluate(self.model, self.val_data, cfg.batch_size, self.device, self.amp,
-                                           self.dist, self.progress).summary(self.dist)
+                                           self.dist, self.progress, features=self.features).summary(self.dist)
                 except torch.cuda.OutOfMemoryError:
                     raise RunError(
                         f"{self.run.root}: CUDA out of memory at batch size {cfg.batch_size} (epoch {epoch}); "

@@ -25,7 +25,8 @@ from mcdlib.config import Config, from_dict
 from mcdlib.evaluation import EvaluationResult, evaluate, save_predictions
 from mcdlib.train.checkpoint import check_spec, load_checkpoint, load_model_state
 from mcdlib.train.device import amp_settings, resolve_device
-from mcdlib.train.loop import ModelFactory, check_not_empty, default_model_factory, evaluate as run_model, open_dataset
+from mcdlib.train.loop import (ModelFactory, check_not_empty, default_model_factory, evaluate as run_model,
+                               model_features, open_dataset)
 from mcdlib.train.run_folder import RunFolder, write_json
 
 
@@ -81,7 +82,8 @@ def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_r
 
     show = cfg.train.progress if progress is None else progress
     run_model(model, dataset, batch_size or cfg.train.batch_size, torch_device,
-              amp_settings(torch_device, cfg.train.amp), progress=show, desc=f"predict {split}", on_batch=collect)
+              amp_settings(torch_device, cfg.train.amp), progress=show, desc=f"predict {split}", on_batch=collect,
+              features=model_features(cfg.model, model_factory))
     save_predictions(predictions, run.predictions(split))
     return predictions
 
