@@ -30,3 +30,14 @@ def _quiet_threads():
     except ImportError:
         pass
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_data_root(tmp_path_factory) -> Path:
+    """A folder holding ``music_scenes/tiny``: the tiny music-scenes build, made once per test
+    process (the builder caches it; tests that need their own build use their own folder)."""
+    from mcdlib.scenes.build import build_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    build_dataset("tiny", root / "music_scenes" / "tiny", seed=0, progress=False)
+    return root

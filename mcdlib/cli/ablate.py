@@ -25,13 +25,30 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="RUNS", required=True, help="folder holding one run folder per variant and seed")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default: %(default)s)")
     p.add_argument("--split", default="test", help="split the table reports (default: %(default)s)")
+    p.add_argument("--only", default="", metavar="NAMES",
+                   help="comma-separated variant names to run (default: every variant of the grid)")
     p.set_defaults(func=run)
+
+
+def select_variants(variants, only: str, source):
+    """The variants named in ``only`` (comma-separated), in grid order; all when empty."""
+    from mcdlib.errors import ConfigError
+
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    if not names:
+        return variants
+    known = {v.name for v in variants}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"{source}: no variant named {', '.join(map(repr, unknown))}; "
+                          f"variants: {', '.join(v.name for v in variants)}")
+    return [v for v in variants if v.name in names]
 
 
 def run(args) -> int:
     from mcdlib.train.ablate import parse_seeds, read_grid, run_ablation
 
-    variants = read_grid(args.grid)
+    variants = select_variants(read_grid(args.grid), args.only, args.grid)
     base = settings_from_args(args)
     table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split, source=str(args.grid))
     print(table.to_markdown())

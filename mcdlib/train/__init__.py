@@ -10,10 +10,10 @@
 * :mod:`mcdlib.train.ablate` — grid files and :func:`run_ablation`.
 """
 
-from mcdlib.train.ablate import read_grid, run_ablation
+from mcdlib.train.ablate import ensure_trained, read_grid, run_ablation
 from mcdlib.train.loop import train
 from mcdlib.train.predict import evaluate_run, predict
 from mcdlib.train.run_folder import RunFolder, read_curves, read_metrics
 
-__all__ = ["train", "predict", "evaluate_run", "run_ablation", "read_grid", "RunFolder", "read_metrics",
+__all__ = ["train", "ensure_trained", "predict", "evaluate_run", "run_ablation", "read_grid", "RunFolder", "read_metrics",
            "read_curves"]

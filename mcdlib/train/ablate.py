@@ -185,15 +185,26 @@ def run_state(run_dir: str | Path) -> str:
     return "interrupted" if run.last.is_file() else "new"
 
 
-def train_one(run: AblationRun, progress: bool | None = None, datasets: Mapping[str, Any] | None = None,
-              model_factory: ModelFactory | None = None) -> str:
-    """Train (or resume, or skip) one run; returns what was done."""
-    state = run_state(run.run_dir)
+def ensure_trained(cfg: Config, run_dir: str | Path, progress: bool | None = None,
+                   datasets: Mapping[str, Any] | None = None, model_factory: ModelFactory | None = None) -> str:
+    """Load-if-cached-else-train: skip a finished run, resume an interrupted one, else train.
+
+    Returns what was done: ``skipped``, ``resumed`` or ``trained``. (A finished run folder
+    trained with other settings is not checked here: :func:`mcdlib.train.train` does that
+    when it resumes.)
+    """
+    state = run_state(run_dir)
     if state == "finished":
         return "skipped"
-    train(run.cfg, run.run_dir, resume=state == "interrupted", progress=progress, datasets=datasets,
+    train(cfg, run_dir, resume=state == "interrupted", progress=progress, datasets=datasets,
           model_factory=model_factory)
     return "resumed" if state == "interrupted" else "trained"
+
+
+def train_one(run: AblationRun, progress: bool | None = None, datasets: Mapping[str, Any] | None = None,
+              model_factory: ModelFactory | None = None) -> str:
+    """Train (or resume, or skip) one run of a grid; returns what was done."""
+    return ensure_trained(run.cfg, run.run_dir, progress, datasets, model_factory)
 
 
 def score_run(run: AblationRun, split: str, datasets: Mapping[str, Any] | None = None,
