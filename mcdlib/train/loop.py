@@ -34,6 +34,7 @@ from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_s
 from mcdlib.train.device import AmpSettings, amp_settings
 from mcdlib.train.distributed import Distributed, setup
 from mcdlib.train.metrics import EpochMeter
+from mcdlib.utils.io import torch_threads
 from mcdlib.train.run_folder import (RunFolder, append_metrics, package_versions, read_metrics,
                                      write_json, write_metrics)
 
@@ -170,18 +171,6 @@ def deterministic_mode(enabled: bool, device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """``torch.set_num_threads(threads)`` for the duration (0 = leave torch's default)."""
-    before = torch.get_num_threads()
-    if threads > 0:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def format_seconds(seconds: float) -> str:

@@ -39,19 +39,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str = "auto"):
-    """``auto`` picks CUDA, then MPS, then CPU; anything else is passed to torch.device."""
-    import torch
-
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 @dataclass
 class Session:
     root: Path
@@ -71,6 +58,7 @@ def setup(seed: int = 0, device: str = "auto", run_dir: str | Path | None = None
     import torch
 
     import mcdlib
+    from mcdlib.train.device import resolve_device
 
     if threads:
         torch.set_num_threads(threads)
