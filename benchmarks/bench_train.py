@@ -23,17 +23,19 @@ from pathlib import Path
 import torch
 
 from mcdlib.config import apply_overrides, get_preset
+from mcdlib.models import feature_inputs
 from mcdlib.train.device import amp_settings, resolve_device
 from mcdlib.train.loop import default_model_factory, forward_losses, open_datasets, to_device, train
 
 MODELS = ("mcd", "qonly", "late", "avst")
 
 
-def loader_throughput(dataset, batch_size: int, seconds: float = 3.0) -> float:
-    """Samples per second of ``iter_batches`` alone (shuffled, repeated epochs for ``seconds``)."""
+def loader_throughput(dataset, batch_size: int, seconds: float = 3.0, features=None) -> float:
+    """Samples per second of ``iter_batches`` alone (shuffled, repeated epochs for ``seconds``),
+    loading ``features`` (default: every feature, as for AVST)."""
     n, start, epoch = 0, time.perf_counter(), 0
     while time.perf_counter() - start < seconds:
-        for batch in dataset.iter_batches(batch_size, shuffle=True, seed=0, epoch=epoch):
+        for batch in dataset.iter_batches(batch_size, shuffle=True, seed=0, epoch=epoch, features=features):
             n += len(batch["answer"])
         epoch += 1
     return n / (time.perf_counter() - start)
@@ -92,13 +94,18 @@ def main(argv=None) -> int:
 
     loader = loader_throughput(train_data, cfg.train.batch_size)
     figures["loader_samples_per_s"] = round(loader, 1)
-    print(f"loader ({len(train_data)} train questions, batch {cfg.train.batch_size}): {loader:,.0f} samples/s")
+    print(f"loader, every feature ({len(train_data)} train questions, batch {cfg.train.batch_size}): "
+          f"{loader:,.0f} samples/s")
     for name in args.models.split(","):
         model_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name))
+        features = feature_inputs(model_cfg.model)
+        model_loader = loader_throughput(train_data, cfg.train.batch_size, features=features)
         speed, params = model_throughput(model_cfg, train_data, args.steps)
+        figures[f"loader_samples_per_s_{name}"] = round(model_loader, 1)
         figures[f"train_samples_per_s_{name}"] = round(speed, 1)
-        print(f"train {name:5s} ({params:,} parameters): {speed:,.0f} samples/s; loader/model = {loader / speed:.0f}x"
-              f" ({'ok' if loader >= 10 * speed else 'INPUT-BOUND'}: target >= 10x)")
+        print(f"train {name:5s} ({params:,} parameters): {speed:,.0f} samples/s; its loader "
+              f"({'+'.join(sorted(features)) or 'no features'}) {model_loader:,.0f} samples/s = "
+              f"{model_loader / speed:.0f}x ({'ok' if model_loader >= 10 * speed else 'INPUT-BOUND'}: target >= 10x)")
 
     if not args.skip_time_to_best:
         with tempfile.TemporaryDirectory() as tmp:
