@@ -106,3 +106,16 @@ def test_run_ablation_is_resumable(tmp_path, monkeypatch):
     table = run_ablation(variants, cfg, tmp_path, [0, 1], datasets=data, model_factory=FakeModel)
     assert calls == [(interrupted.root, True)]
     assert table.rows[0]["Overall"] == first_overall
+
+
+def test_table_only_trains_nothing_and_counts_finished_seeds(tmp_path, monkeypatch):
+    variants = parse_grid({"base": [], "concat": ["model.lambda_con=0"]})
+    data = fake_datasets()
+    cfg = fake_config(train__epochs=1)
+    run_ablation(variants[:1], cfg, tmp_path, [0, 1], datasets=data, model_factory=FakeModel)
+    calls = []
+    monkeypatch.setattr(ablate, "train", lambda *a, **k: calls.append(a))
+    table = run_ablation(variants, cfg, tmp_path, [0, 1], datasets=data, model_factory=FakeModel,
+                         train_missing=False)
+    assert calls == []  # nothing trained
+    assert [(r["variant"], r["seeds"]) for r in table.rows] == [("base", 2)]

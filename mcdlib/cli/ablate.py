@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", help="split the table reports (default: %(default)s)")
     p.add_argument("--only", default="", metavar="NAMES",
                    help="comma-separated variant names to run (default: every variant of the grid)")
+    p.add_argument("--table-only", action="store_true",
+                   help="train nothing: tabulate the runs already finished under RUNS")
     p.set_defaults(func=run)
 
 
@@ -50,7 +52,8 @@ def run(args) -> int:
 
     variants = select_variants(read_grid(args.grid), args.only, args.grid)
     base = settings_from_args(args)
-    table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split, source=str(args.grid))
+    table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split, source=str(args.grid),
+                         train_missing=not args.table_only)
     print(table.to_markdown())
     print(f"table written to {Path(args.out) / 'ablation.csv'} and {Path(args.out) / 'ablation.md'}")
     return 0

@@ -223,14 +223,19 @@ def score_run(run: AblationRun, split: str, datasets: Mapping[str, Any] | None =
 
 
 def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path, seeds: Sequence[int] = (0, 1, 2),
-                 split: str = "test", progress: bool | None = None, *, datasets: Mapping[str, Any] | None = None,
+                 split: str = "test", progress: bool | None = None, *, train_missing: bool = True,
+                 datasets: Mapping[str, Any] | None = None,
                  model_factory: ModelFactory | None = None, source: str = "grid") -> AblationTable:
     """Train and score every variant × seed (resumably) and write ``ablation.csv`` / ``.md``.
 
     ``datasets`` ({"train", "val", split}) and ``model_factory`` are passed to
-    :func:`mcdlib.train.train` (in-memory data in notebooks, fakes in tests).
+    :func:`mcdlib.train.train` (in-memory data in notebooks, fakes in tests). With
+    ``train_missing=False`` nothing is trained: the table covers the finished runs only (its
+    ``seeds`` column says how many each variant has).
     """
     runs = plan_runs(variants, base, out_dir, seeds, source)
+    if not train_missing:
+        runs = [run for run in runs if run_state(run.run_dir) == "finished"]
     dist = setup(base.train.device)  # under torchrun: one process group for every run
     try:
         show = (base.train.progress if progress is None else progress) and dist.is_main

@@ -52,6 +52,40 @@ def open_run_split(run_dir: str | Path, split: str, checkpoint: str = "best",
     return open_dataset(cfg, split)
 
 
+@dataclasses.dataclass
+class LoadedRun:
+    """A run's checkpoint as a model (on ``device``), its settings, a split and the answers."""
+
+    model: torch.nn.Module
+    cfg: Config
+    dataset: Any
+    answers: list[str]
+    device: torch.device
+    spec: Any
+
+
+def load_trained_model(run_dir: str | Path, split: str, checkpoint: str = "best", *,
+                       data_root: str | Path | None = None, dataset=None,
+                       model_factory: ModelFactory | None = None, device: str | None = None,
+                       progress: bool = True) -> LoadedRun:
+    """The run's ``checkpoint`` loaded into a freshly built model, checked against the ``split``
+    it will read (feature dimensions, vocabularies); ``dataset``/``model_factory`` as in
+    :func:`mcdlib.train.train`."""
+    run = RunFolder(run_dir)
+    cfg, payload = run_config(run_dir, checkpoint, data_root)
+    source = run.checkpoint(checkpoint)
+    dataset = (check_not_empty(dataset, split, cfg) if dataset is not None
+               else open_dataset(cfg, split, progress=progress))
+    check_spec(payload["spec"], dataset.spec, f"{source} vs the {split!r} split of {cfg.data.root}")
+    spec = dataset.spec
+    if payload.get("type_object_features") is not None:
+        spec = dataclasses.replace(spec, type_object_features=payload["type_object_features"])
+    torch_device = resolve_device(device or cfg.train.device)
+    model = (model_factory or default_model_factory)(cfg.model, spec)
+    load_model_state(model, payload["model"], source, payload["config"].get("model"), cfg.model)
+    return LoadedRun(model.to(torch_device), cfg, dataset, list(payload["answers"]), torch_device, spec)
+
+
 def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_root: str | Path | None = None,
             dataset=None, model_factory: ModelFactory | None = None, batch_size: int | None = None,
             device: str | None = None, progress: bool | None = None) -> dict[str, str]:
@@ -61,19 +95,10 @@ def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_r
     ``dataset`` and ``model_factory`` replace ``AVQADataset`` and ``build_model`` (as in
     :func:`mcdlib.train.train`).
     """
-    run = RunFolder(run_dir)
-    cfg, payload = run_config(run_dir, checkpoint, data_root)
-    source = run.checkpoint(checkpoint)
-    dataset = check_not_empty(dataset, split, cfg) if dataset is not None else open_dataset(cfg, split)
-    check_spec(payload["spec"], dataset.spec, f"{source} vs the {split!r} split of {cfg.data.root}")
-    spec = dataset.spec
-    if payload.get("type_object_features") is not None:
-        spec = dataclasses.replace(spec, type_object_features=payload["type_object_features"])
-    torch_device = resolve_device(device or cfg.train.device)
-    model = (model_factory or default_model_factory)(cfg.model, spec)
-    load_model_state(model, payload["model"], source, payload["config"].get("model"), cfg.model)
-    model.to(torch_device)
-    answers = payload["answers"]
+    loaded = load_trained_model(run_dir, split, checkpoint, data_root=data_root, dataset=dataset,
+                                model_factory=model_factory, device=device)
+    model, cfg, dataset, torch_device = loaded.model, loaded.cfg, loaded.dataset, loaded.device
+    answers = loaded.answers
     predictions: dict[str, str] = {}
 
     def collect(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> None:
@@ -84,7 +109,7 @@ def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_r
     run_model(model, dataset, batch_size or cfg.train.batch_size, torch_device,
               amp_settings(torch_device, cfg.train.amp), progress=show, desc=f"predict {split}", on_batch=collect,
               features=model_features(cfg.model, model_factory))
-    save_predictions(predictions, run.predictions(split))
+    save_predictions(predictions, RunFolder(run_dir).predictions(split))
     return predictions
 
 

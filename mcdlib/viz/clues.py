@@ -27,7 +27,6 @@ a segment when its sounding intervals cover at least half of the segment's windo
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,27 +207,13 @@ def load_run_model(run_dir: str | Path, split: str = "test", checkpoint: str = "
     ``data_root`` points the run at its dataset when the run's ``data.root`` is relative to
     another folder or has moved (as in :func:`mcdlib.train.predict.predict`).
     """
-    from mcdlib.models import build_model
     from mcdlib.models.projections import question_input
-    from mcdlib.train.checkpoint import check_spec, load_model_state
-    from mcdlib.train.device import resolve_device
-    from mcdlib.train.loop import open_dataset
-    from mcdlib.train.predict import run_config
+    from mcdlib.train.predict import load_trained_model
     from mcdlib.train.run_folder import RunFolder
 
-    run = RunFolder(run_dir)
-    cfg, payload = run_config(run_dir, checkpoint, data_root)
-    source = run.checkpoint(checkpoint)
-    dataset = open_dataset(cfg, split, progress=progress)
-    check_spec(payload["spec"], dataset.spec, f"{source} vs the {split!r} split of {cfg.data.root}")
-    spec = dataset.spec
-    if payload.get("type_object_features") is not None:
-        spec = dataclasses.replace(spec, type_object_features=payload["type_object_features"])
-    model = build_model(cfg.model, spec)
-    load_model_state(model, payload["model"], source, payload["config"].get("model"), cfg.model)
-    torch_device = resolve_device(device)
-    return RunModel(model.to(torch_device).eval(), cfg, dataset, list(payload["answers"]), torch_device, run.root,
-                    question_input(cfg.model, spec))
+    loaded = load_trained_model(run_dir, split, checkpoint, data_root=data_root, device=device, progress=progress)
+    return RunModel(loaded.model.eval(), loaded.cfg, loaded.dataset, loaded.answers, loaded.device,
+                    RunFolder(run_dir).root, question_input(loaded.cfg.model, loaded.spec))
 
 
 @torch.no_grad()
