@@ -119,3 +119,15 @@ def test_table_only_trains_nothing_and_counts_finished_seeds(tmp_path, monkeypat
                          train_missing=False)
     assert calls == []  # nothing trained
     assert [(r["variant"], r["seeds"]) for r in table.rows] == [("base", 2)]
+
+
+@pytest.mark.parametrize("grid_file", sorted(SHIPPED_GRID.parent.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_grid_plans_without_error(grid_file, tmp_path):
+    variants = read_grid(grid_file)
+    runs = plan_runs(variants, get_preset("tiny"), tmp_path, [0], str(grid_file))
+    assert [r.variant for r in runs] == [v.name for v in variants]
+    # a variant shared by two grids must mean the same run (same folder name, same overrides)
+    shared = {v.name: v.overrides for v in read_grid(SHIPPED_GRID)}
+    for v in variants:
+        if v.name in shared:
+            assert v.overrides == shared[v.name], f"{grid_file.name}: {v.name} differs from mcd.yaml"

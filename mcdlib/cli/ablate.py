@@ -49,11 +49,14 @@ def select_variants(variants, only: str, source):
 
 def run(args) -> int:
     from mcdlib.train.ablate import parse_seeds, read_grid, run_ablation
+    from mcdlib.train.expectations import check_expectations, expectations_markdown
 
     variants = select_variants(read_grid(args.grid), args.only, args.grid)
     base = settings_from_args(args)
     table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split, source=str(args.grid),
                          train_missing=not args.table_only)
     print(table.to_markdown())
+    print("Expectations (tested, not forced):\n")
+    print(expectations_markdown(check_expectations(table)))
     print(f"table written to {Path(args.out) / 'ablation.csv'} and {Path(args.out) / 'ablation.md'}")
     return 0

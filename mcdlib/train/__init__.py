@@ -7,7 +7,8 @@
 * :mod:`mcdlib.train.metrics` — per-epoch losses and official accuracies;
 * :mod:`mcdlib.train.run_folder` — the run folder layout, metrics.jsonl, run.json;
 * :mod:`mcdlib.train.predict` — :func:`predict` and :func:`evaluate_run`;
-* :mod:`mcdlib.train.ablate` — grid files and :func:`run_ablation`.
+* :mod:`mcdlib.train.ablate` — grid files and :func:`run_ablation`;
+* :mod:`mcdlib.train.expectations` — the issue's expectations checked against an ablation table.
 """
 
 from mcdlib.train.ablate import ensure_trained, read_grid, run_ablation

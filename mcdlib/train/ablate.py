@@ -32,6 +32,7 @@ from mcdlib.config import Config, apply_overrides
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.evaluation import REPORT_ROWS
 from mcdlib.train.distributed import setup
+from mcdlib.train.expectations import check_expectations, expectations_markdown
 from mcdlib.train.loop import ModelFactory, progress_bar, train
 from mcdlib.train.predict import evaluate_run
 from mcdlib.train.run_folder import RunFolder, read_json
@@ -104,6 +105,36 @@ class AblationTable:
                 values = [v for c in self.columns for v in row[c]]
                 writer.writerow([row["variant"], row["seeds"]] + ["" if v is None else round(v, 4) for v in values])
         return path
+
+    @classmethod
+    def read_csv(cls, path: str | Path) -> "AblationTable":
+        """Read back a table written by :meth:`write_csv` (``ablation.csv``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise McdError(f"{path}: no ablation table there; run `mcd ablate ... --out {path.parent}` first")
+        with open(path, newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if not header or header[:2] != ["variant", "seeds"] or (len(header) - 2) % 2:
+                raise McdError(f"{path}: not an ablation table (expected 'variant,seeds,<column> mean,<column> std,...')")
+            columns = tuple(h[:-len(" mean")] for h in header[2::2])
+            if any(not h.endswith(" mean") for h in header[2::2]) or any(not h.endswith(" std") for h in header[3::2]):
+                raise McdError(f"{path}: not an ablation table (columns must alternate '<name> mean', '<name> std')")
+            rows = []
+            for line_no, values in enumerate(reader, start=2):
+                if not values:
+                    continue
+                if len(values) != len(header):
+                    raise McdError(f"{path}: line {line_no} has {len(values)} fields, the header {len(header)}")
+                try:
+                    numbers = [None if v == "" else float(v) for v in values[2:]]
+                    row: dict[str, Any] = {"variant": values[0], "seeds": int(values[1])}
+                except ValueError as exc:
+                    raise McdError(f"{path}: line {line_no}: {exc}") from None
+                for i, column in enumerate(columns):
+                    row[column] = (numbers[2 * i], numbers[2 * i + 1])
+                rows.append(row)
+        return cls(rows, columns)
 
 
 # --------------------------------------------------------------------------- grid files
@@ -261,7 +292,8 @@ def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path,
     (out / "ablation.md").write_text(f"Ablation on the {split} split: mean ± std over seeds "
                                      f"{', '.join(map(str, seeds))} (accuracy %; train = final-epoch train "
                                      "accuracy, val = val accuracy at the best epoch, gap = train - val)\n\n"
-                                     + table.to_markdown())
+                                     + table.to_markdown() + "\n## Expectations (tested, not forced)\n\n"
+                                     + expectations_markdown(check_expectations(table)))
     return table
 
 
