@@ -59,7 +59,7 @@ class _Means:
     def __init__(self, table: "AblationTable"):
         self.rows = {row["variant"]: row for row in table.rows}
 
-    def has(self, *variants: str) -> list[str]:
+    def missing(self, *variants: str) -> list[str]:
         return [v for v in variants if v not in self.rows]
 
     def mean(self, variant: str, column: str) -> float:
@@ -68,64 +68,55 @@ class _Means:
             raise KeyError(f"{variant!r} has no value for {column!r}")
         return float(value)
 
-    def std(self, variant: str, column: str) -> float | None:
-        """The std over seeds, or None when that variant has a single seed."""
-        if int(self.rows[variant].get("seeds", 1)) < 2:
-            return None
-        std = self.rows[variant].get(column, (None, None))[1]
-        return None if std is None else float(std)
-
-    def noise(self, pairs: list[tuple[str, str]]) -> float | None:
-        stds = [self.std(v, c) for v, c in pairs]
-        return None if any(s is None for s in stds) else max(stds)
-
-
-def _verdict(claim: str, margin: float, noise: float | None, evidence: str) -> Verdict:
-    beyond = None if noise is None else abs(margin) > noise
-    spread = "single seed" if noise is None else f"seed spread {noise:.2f}"
-    return Verdict(claim, HELD if margin > 0 else NOT_HELD, f"{evidence}; margin {margin:+.2f} ({spread})",
-                   margin, noise, beyond)
+    def noise(self, *pairs: tuple[str, str]) -> float | None:
+        """The larger std over seeds of (variant, column) pairs; None when one has a single seed."""
+        stds = []
+        for variant, column in pairs:
+            std = self.rows[variant].get(column, (None, None))[1]
+            if int(self.rows[variant].get("seeds", 1)) < 2 or std is None:
+                return None
+            stds.append(float(std))
+        return max(stds)
 
 
 def check_expectations(table: "AblationTable", reference: str = "mcd") -> list[Verdict]:
     """One :class:`Verdict` per expectation, in the order of the module docstring."""
     m = _Means(table)
-    out: list[Verdict] = []
 
-    def judge(claim: str, needs: tuple[str, ...], verdict: Callable[[], Verdict]) -> None:
-        missing = m.has(reference, *needs)
-        if missing:
-            out.append(Verdict(claim, NOT_TESTED, f"the table lacks {', '.join(missing)}"))
-        else:
-            out.append(verdict())
-
-    def beats(other: str) -> Verdict:
+    def beats(other: str) -> tuple[float, float | None, str]:
         a, b = m.mean(reference, OVERALL), m.mean(other, OVERALL)
-        return _verdict(f"{reference} beats {other} overall", a - b,
-                        m.noise([(reference, OVERALL), (other, OVERALL)]), f"{a:.2f} vs {b:.2f}")
+        return a - b, m.noise((reference, OVERALL), (other, OVERALL)), f"{a:.2f} vs {b:.2f}"
 
-    def hurts_most(variant: str, scenario: str, claim: str) -> Verdict:
+    def hurts_most(variant: str, scenario: str) -> tuple[float, float | None, str]:
         drops = {s: m.mean(reference, s) - m.mean(variant, s) for s in SCENARIOS}
         runner_up = max(drops[s] for s in SCENARIOS if s != scenario)
-        noise = m.noise([(reference, scenario), (variant, scenario)])
-        evidence = "drop vs " + reference + ": " + ", ".join(f"{s} {d:+.2f}" for s, d in drops.items())
-        return _verdict(claim, drops[scenario] - runner_up, noise, evidence)
+        evidence = f"drop vs {reference}: " + ", ".join(f"{s} {d:+.2f}" for s, d in drops.items())
+        return drops[scenario] - runner_up, m.noise((reference, scenario), (variant, scenario)), evidence
 
-    def wider_gap(variant: str) -> Verdict:
+    def wider_gap(variant: str) -> tuple[float, float | None, str]:
         a, b = m.mean(variant, "gap"), m.mean(reference, "gap")
-        return _verdict(f"{variant} has a larger train-val gap than {reference}", a - b,
-                        m.noise([(variant, "gap"), (reference, "gap")]), f"gap {a:.2f} vs {b:.2f}")
+        return a - b, m.noise((variant, "gap"), (reference, "gap")), f"gap {a:.2f} vs {b:.2f}"
 
-    for other in ("late", "qonly", "inputs_question_only"):
-        judge(f"{reference} beats {other} overall", (other,), lambda o=other: beats(o))
-    judge("no audio (inputs_question_visual) hurts Audio questions most", ("inputs_question_visual",),
-          lambda: hurts_most("inputs_question_visual", AUDIO,
-                             "no audio (inputs_question_visual) hurts Audio questions most"))
-    judge("no vision (inputs_question_audio) hurts Visual questions most", ("inputs_question_audio",),
-          lambda: hurts_most("inputs_question_audio", VISUAL,
-                             "no vision (inputs_question_audio) hurts Visual questions most"))
-    for fusion in ("fusion_concat", "fusion_add"):
-        judge(f"{fusion} has a larger train-val gap than {reference}", (fusion,), lambda f=fusion: wider_gap(f))
+    # (claim, the variant it needs besides the reference, how to measure it)
+    checks: list[tuple[str, str, Callable[[], tuple[float, float | None, str]]]] = [
+        *[(f"{reference} beats {o} overall", o, lambda o=o: beats(o)) for o in ("late", "qonly", "inputs_question_only")],
+        ("no audio (inputs_question_visual) hurts Audio questions most", "inputs_question_visual",
+         lambda: hurts_most("inputs_question_visual", AUDIO)),
+        ("no vision (inputs_question_audio) hurts Visual questions most", "inputs_question_audio",
+         lambda: hurts_most("inputs_question_audio", VISUAL)),
+        *[(f"{f} has a larger train-val gap than {reference}", f, lambda f=f: wider_gap(f))
+          for f in ("fusion_concat", "fusion_add")],
+    ]
+    out = []
+    for claim, needs, measure in checks:
+        missing = m.missing(reference, needs)
+        if missing:
+            out.append(Verdict(claim, NOT_TESTED, f"the table lacks {', '.join(missing)}"))
+            continue
+        margin, noise, evidence = measure()
+        spread = "single seed" if noise is None else f"seed spread {noise:.2f}"
+        out.append(Verdict(claim, HELD if margin > 0 else NOT_HELD, f"{evidence}; margin {margin:+.2f} ({spread})",
+                           margin, noise, None if noise is None else abs(margin) > noise))
     return out
 
 
