@@ -2,7 +2,7 @@
 
 MCD = Mutual Correlation Distillation (Ye, Yu, Liu, "Answering Diverse Questions via Text
 Attached with Key Audio-Visual Clues", 2024). What is the paper's and what is this package's
-own formulation is spelled out in ``docs/MCD_SPEC.md`` and in each component's docstring.
+own formulation is spelled out in ``docs/MCD_FORMULATION.md`` and in each component's docstring.
 """
 
 __version__ = "0.1.0"

@@ -2,7 +2,7 @@
 
 One config system for the whole package. A :class:`Config` holds three sections
 (:class:`DataConfig`, :class:`ModelConfig`, :class:`TrainConfig`); every CHOICE of
-``MCD_SPEC.md`` is a field of :class:`ModelConfig` with its allowed values listed in the
+``docs/MCD_FORMULATION.md`` is a field of :class:`ModelConfig` with its allowed values listed in the
 field's ``choices`` metadata. Presets are named override sets applied to the defaults:
 
 * ``tiny``      — seconds, for tests and smoke runs;
@@ -74,7 +74,7 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """The model and every CHOICE switch of MCD_SPEC.md (defaults = mcdlib's formulation)."""
+    """The model and every CHOICE switch of docs/MCD_FORMULATION.md (defaults = mcdlib's formulation)."""
 
     name: str = choice("mcd", ("mcd", "qonly", "late", "avst"), "model family")
     d_model: int = doc(512, "width d")

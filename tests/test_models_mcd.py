@@ -12,7 +12,7 @@ from mcdlib.models import build_model, count_parameters, describe_model, toy_mod
 
 SPEC = toy_spec()
 
-#: one entry per ablation axis value (MCD_SPEC.md "Ablation axes") plus the CHOICE switches
+#: one entry per ablation axis value (docs/MCD_FORMULATION.md "Ablation axes") plus the CHOICE switches
 SWITCHES = [
     {}, {"association": "off"}, {"association": "cross"}, {"association_layers": 3},
     {"association_layers": 2, "contrastive": "every"}, {"contrastive": "off"}, {"tau_learnable": True},

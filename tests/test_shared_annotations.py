@@ -124,7 +124,7 @@ def test_per_cell_majority_baseline_matches_an_independent_count(shared_annotati
 
     result = evaluate(predictions, load_split(shared_annotations, "test", annotations="json_update"))
     assert result.to_json() == expected
-    assert abs(result.overall - 35.8) < 0.5  # the published per-type majority prior (MUSIC_AVQA_FORMAT.md)
+    assert abs(result.overall - 35.8) < 0.5  # the published per-type majority prior (docs/DATASETS.md)
 
 
 def test_data_check_of_the_shared_folder(shared_annotations, capsys):

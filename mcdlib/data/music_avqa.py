@@ -3,7 +3,7 @@
 Reads both official versions (``json/`` original and ``json_update/`` corrected) and the
 real/fake subsets into frozen :class:`Question` records::
 
-    questions = load_split("../shared/data/music_avqa", "test", annotations="json_update")
+    questions = load_split("data/music_avqa", "test", annotations="json_update")
     q = questions[0]
     q.cell      # ('Audio', 'Counting')
     q.tokens    # ('How', 'many', 'musical', 'instruments', 'were', 'heard', ...)  (reference)

@@ -73,7 +73,7 @@ class FeedForward(nn.Module):
 
 
 class CrossAttentionBlock(nn.Module):
-    """Pre-LN residual cross-attention with a residual feed-forward (CHOICE: the "CA" of MCD_SPEC).
+    """Pre-LN residual cross-attention with a residual feed-forward (CHOICE: the "CA" of docs/MCD_FORMULATION.md).
 
     ``out = x + Attn(LN x, LN' keys); out = out + FFN(LN'' out)``. With ``self_attention=True``
     the block is a pre-LN transformer layer: keys default to ``x`` and share its LayerNorm.

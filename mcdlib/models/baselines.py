@@ -1,6 +1,6 @@
 """Baselines trained by the same loop on the same batches: question-only, late fusion, AVST.
 
-None of these is part of the MCD paper's method. Their forms are mcdlib's CHOICES (MCD_SPEC.md,
+None of these is part of the MCD paper's method. Their forms are mcdlib's CHOICES (docs/MCD_FORMULATION.md,
 "Baselines"), except AVST, which follows Li et al. 2022 ("Learning to Answer Questions in
 Dynamic Audio-Visual Scenarios", CVPR) and its public reference code as closely as pre-extracted
 features allow; the adaptations are listed in :class:`AVST`'s docstring.

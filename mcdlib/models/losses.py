@@ -1,7 +1,7 @@
 """Loss functions and masking helpers shared by the MCD components and the baselines.
 
 Paper mapping: MCD trains with "contrastive learning and distillation" (KNOWN, abstract).
-The exact formulas here are CHOICES of mcdlib (MCD_SPEC.md, "CHOICE" section):
+The exact formulas here are CHOICES of mcdlib (docs/MCD_FORMULATION.md, "CHOICE" section):
 
 * :func:`info_nce` — in-batch InfoNCE between two sets of L2-normalised points, with pairs
   from the same video removed from the negatives (several questions of one video share a

@@ -14,7 +14,7 @@ Prediction Header                           :mod:`mcdlib.models.header`
 =========================================  =================================================
 
 The component boundaries and the data flow are KNOWN (the paper's abstract and figure); every
-formula, size and default inside them is a CHOICE of mcdlib (MCD_SPEC.md), switchable through
+formula, size and default inside them is a CHOICE of mcdlib (docs/MCD_FORMULATION.md), switchable through
 :class:`mcdlib.config.ModelConfig`. The paper's equations and hyper-parameters were not
 available, so no number here is the paper's.
 
