@@ -55,6 +55,9 @@ def run(args) -> int:
     base = settings_from_args(args)
     table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split, source=str(args.grid),
                          train_missing=not args.table_only)
+    from mcdlib.data.features import describe_dataset
+
+    print(f"Data: {describe_dataset(base.data.root, base.data.annotations)}\n")
     print(table.to_markdown())
     print("Expectations (tested, not forced):\n")
     print(expectations_markdown(check_expectations(table)))

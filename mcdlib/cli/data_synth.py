@@ -3,6 +3,7 @@
     mcd data synth --profile tiny --out data/music_scenes/tiny
     mcd data synth --profile classroom --out data/music_scenes/classroom --media 5
     mcd data synth --profile tiny --out /tmp/ms --set videos=8 --set p_voiceover=0.5 --seed 3
+    mcd data synth --profile classroom --out data/music_scenes/classroom_v1 --set version=1   # the first generator
 
 A complete build with the same settings is reused (the command says so); a folder holding
 another build is an error unless ``--force``. Ends with the ``mcd data check`` summary.
@@ -21,7 +22,8 @@ def register(sub) -> None:
         "synth", help="build the music-scenes dataset (MUSIC-AVQA format)",
         description="Render music scenes (instrument pictures, sampled instrument sound), ask the 33 "
                     "MUSIC-AVQA question templates about them, extract log-mel and EfficientNet-Lite0 "
-                    "features and pack them: a dataset folder in the exact MUSIC-AVQA layout.")
+                    "features and pack them: a dataset folder in the exact MUSIC-AVQA layout. Generator "
+                    "version 2 is the default; --set version=1 rebuilds the first generator byte for byte.")
     p.add_argument("--profile", default="classroom", metavar="NAME",
                    help=f"size and settings: {', '.join(PROFILES)} (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write (created if missing)")
@@ -29,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--media", type=int, default=0, metavar="K",
                    help="also write playable media (WAV + MP4) for the first K videos (default: 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a profile setting, e.g. videos=200 or p_voiceover=0.5 (repeatable)")
+                   help="override a profile setting, e.g. videos=200, p_voiceover=0.5 or version=1 (repeatable)")
     p.add_argument("--force", action="store_true", help="replace another build in --out")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help="torch threads while encoding; features are byte-identical for equal threads "
@@ -54,7 +56,8 @@ def format_summary(manifest: dict, out_dir, seconds: float) -> str:
                        for name, c in counts["splits"].items())
     how = "cached: an identical build is already there (use --force to rebuild)" if manifest.get("cached") \
         else f"built in {seconds:.1f} s"
-    lines = [f"music scenes {manifest['profile']['name']!r} (seed {manifest['seed']}, key {manifest['key']}) "
+    lines = [f"music scenes {manifest['profile']['name']!r} version {manifest.get('version', 1)} "
+             f"(seed {manifest['seed']}, key {manifest['key']}) "
              f"in {out_dir}: {how}",
              f"  {counts['videos']} videos of {manifest['seconds']} s; {splits}",
              f"  features: " + ", ".join(f"{role}={name}" for role, name in manifest["features"].items())
@@ -72,4 +75,11 @@ def print_check(out_dir, progress: bool = True) -> int:
         return 0
     report = check_path(out_dir, progress=progress)
     print(report.format())
+    if report.ok:
+        from mcdlib.cli.data_check import format_ceilings_report, music_scenes_ceilings
+
+        ceilings = music_scenes_ceilings(out_dir)
+        if ceilings:
+            print()
+            print(format_ceilings_report(ceilings))
     return 0 if report.ok else 1

@@ -68,6 +68,16 @@ def read_manifest(dataset_dir: str | Path) -> dict:
     return data
 
 
+def describe_dataset(dataset_dir: str | Path, annotations: str = "json") -> str:
+    """One line naming the data of a results table: folder, annotation version and, for music
+    scenes, the generator version (manifest ``"version"``; builds without one are version 1)."""
+    manifest = read_manifest(dataset_dir) if Path(dataset_dir).is_dir() else {}
+    text = f"{dataset_dir} ({annotations}"
+    if manifest.get("format") == "music-scenes":
+        text += f"; music scenes generator version {int(manifest.get('version', 1))}"
+    return text + ")"
+
+
 @dataclass(frozen=True)
 class ResolvedData:
     """Concrete feature choices of a dataset (every ``"auto"`` resolved)."""

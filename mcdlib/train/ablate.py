@@ -29,6 +29,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from mcdlib.config import Config, apply_overrides
+from mcdlib.data.features import describe_dataset
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.evaluation import REPORT_ROWS
 from mcdlib.train.distributed import setup
@@ -291,7 +292,8 @@ def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path,
     table.write_csv(out / "ablation.csv")
     (out / "ablation.md").write_text(f"Ablation on the {split} split: mean ± std over seeds "
                                      f"{', '.join(map(str, seeds))} (accuracy %; train = final-epoch train "
-                                     "accuracy, val = val accuracy at the best epoch, gap = train - val)\n\n"
+                                     "accuracy, val = val accuracy at the best epoch, gap = train - val)\n"
+                                     f"Data: {describe_dataset(base.data.root, base.data.annotations)}\n\n"
                                      + table.to_markdown() + "\n## Expectations (tested, not forced)\n\n"
                                      + expectations_markdown(check_expectations(table)))
     return table

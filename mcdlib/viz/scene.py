@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mcdlib.errors import McdError
-from mcdlib.scenes.frames import render_frame
+from mcdlib.scenes.frames import render_frames
 from mcdlib.scenes.questions import column_of
 from mcdlib.scenes.scene import Scene
 
@@ -93,14 +93,15 @@ def timeline_figure(scene: Scene, ax=None):
 
 
 def frame_strip_figure(scene: Scene, image_size: int = 224, seconds: int | None = None):
-    """The frames at 1 fps side by side (they are identical: players do not show if they sound)."""
+    """The frames at 1 fps side by side. Players never show whether they sound; in version 2
+    the camera (close-ups) and the lights change over time."""
     import matplotlib.pyplot as plt
 
-    frame = render_frame(scene, image_size)
+    frames = render_frames(scene, image_size)
     count = min(scene.seconds, seconds or scene.seconds)
     fig, axes = plt.subplots(1, count, figsize=(1.3 * count, 1.6), squeeze=False)
     for t, ax in enumerate(axes[0]):
-        ax.imshow(frame)
+        ax.imshow(frames[t])
         ax.set_title(f"{t} s", fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{scene.video_id}: frames", fontsize=9)
