@@ -11,8 +11,8 @@ Every probe is trained on the dataset's ``train`` videos and scored on its ``tes
 * sounding probe: audio features of one second -> which instruments sound (macro ROC-AUC);
 * pairwise probes: audio features of the mix -> which of two instruments is louder / more
   rhythmic. Their 22 per-instrument read-outs also train on ``--extra`` further scenes
-  sampled with the dataset's own profile and seed *after* its last video (audio rendered
-  and encoded now, exactly as the builder does), so they are never test scenes;
+  (default 6,000) sampled with the dataset's own profile and seed *after* its last video
+  (audio rendered and encoded now, exactly as the builder does), so they are never test scenes;
 * time-line probe: per-second frame vector -> camera (close-up / wide) and lighting
   (version 2's visual time line; on version-1 data every second is wide and normal).
 
@@ -42,7 +42,7 @@ from mcdlib.scenes.sampling import sample_scenes
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a music-scenes dataset folder (mcd data synth)")
-    parser.add_argument("--extra", type=int, default=3000,
+    parser.add_argument("--extra", type=int, default=6000,
                         help="further held-out scenes rendered to train the pairwise probes (default: %(default)s)")
     parser.add_argument("--audio-encoder", default=None, metavar="NAME",
                         help="probe these audio features of the same scenes instead of the stored ones")
