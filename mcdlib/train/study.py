@@ -323,6 +323,16 @@ def selected_accuracy(run_dir: str | Path, split: str, *, dataset=None, model_fa
     return _cached_scores(run_dir, split, dataset, model_factory, progress)["rows"].get("Overall")
 
 
+def selected_gap(run_dir: str | Path, *, dataset=None, model_factory: ModelFactory | None = None,
+                 progress: bool | None = None) -> dict[str, float | None]:
+    """``{"train", "val", "gap"}`` of one run at its selected checkpoint, in eval mode (the
+    overfitting measure of the study; ``dataset``: the train split when it is in memory)."""
+    train_acc = selected_accuracy(run_dir, "train", dataset=dataset, model_factory=model_factory, progress=progress)
+    val_acc = selected_accuracy(run_dir, "val")
+    return {"train": train_acc, "val": val_acc,
+            "gap": None if train_acc is None or val_acc is None else train_acc - val_acc}
+
+
 @lru_cache(maxsize=16)
 def _split_answers(root: str, name: str, annotations: str, duplicates: str) -> tuple[tuple[str, str, int], ...]:
     from mcdlib.data.music_avqa import load_split
