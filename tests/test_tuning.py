@@ -109,7 +109,7 @@ def test_select_only_gives_no_pick_for_an_incomplete_budget(tmp_path):
         tune(grid, base, tmp_path, only=["nope"], datasets=data, model_factory=FakeModel)
 
 
-def test_headline_groups_and_protocol_commands():
+def test_headline_groups_and_protocol_commands(tmp_path, capsys):
     variants = read_grid(GRID)
     headline = select_variants(variants, "@headline", "g")
     assert {v.name for v in headline} == set(HEADLINE_VARIANTS)
@@ -121,6 +121,16 @@ def test_headline_groups_and_protocol_commands():
     for command in protocol_commands("data/music_scenes/classroom", "runs/study"):
         args = parser.parse_args(shlex.split(command)[1:])  # every documented command parses
         assert args.command in ("tune", "ablate")
+    # the plans and their cost, without training anything
+    common = ["--data", str(tmp_path / "data"), "--preset", "classroom", "--dry-run", "--epoch-seconds", "mcd=36,avst=9.5"]
+    assert main(["tune", "--grid", str(TUNING), "--out", str(tmp_path / "tuning"), *common]) == 0
+    out = capsys.readouterr().out
+    assert "12 configurations per model" in out and "stage 1: 36 runs" in out and "1.08 h" in out
+    assert main(["ablate", "--grid", str(GRID), "--out", str(tmp_path), "--seeds", "0-4", "--only", "@headline",
+                 *common]) == 0
+    out = capsys.readouterr().out
+    assert "55 runs (11 variants x 5 seeds)" in out and "(no --epoch-seconds for it)" in out  # late, qonly
+    assert not (tmp_path / "mcd").exists() and not (tmp_path / "tuning").exists()  # nothing written
 
 
 @pytest.mark.slow

@@ -379,8 +379,7 @@ def score_run(run: AblationRun, split: str = "test", datasets: Mapping[str, Any]
     rows = _cached_scores(run.run_dir, split, datasets.get(split), model_factory, progress)["rows"]
     train_acc = selected_accuracy(run.run_dir, "train", dataset=datasets.get("train"), model_factory=model_factory,
                                   progress=progress)
-    val_acc = selected_accuracy(run.run_dir, "val", dataset=datasets.get("val"), model_factory=model_factory,
-                                progress=progress)
+    val_acc = selected_accuracy(run.run_dir, "val", model_factory=model_factory, progress=progress)
     return RunScores(run.variant, run.seed, dict(rows), train_acc, val_acc,
                      question_outcomes(run.run_dir, split, datasets.get(split)))
 
@@ -395,7 +394,7 @@ def gap_curve(records: Sequence[Mapping[str, Any]], train: str = "auto") -> list
     if train not in ("auto", "eval", "running"):
         raise ValueError(f"train must be auto, eval or running, got {train!r}")
     if train == "auto":
-        train = "eval" if any(r.get("train_eval") for r in records) else "running"
+        train = curve_source(records)
     key = "train_eval" if train == "eval" else "train"
     out = []
     for r in records:
@@ -683,22 +682,21 @@ EXPECTATIONS: tuple[Expectation, ...] = (
 )
 
 
-def comparisons_for(variants: Sequence[str], reference: str = REFERENCE) -> list[Comparison]:
+def comparisons_for(variants: Sequence[str]) -> list[Comparison]:
     """Every comparison of the study for the variants present: the expectations' (always listed,
     ``not tested`` when a variant is missing), MCD vs each baseline, each modality removal
     (overall and per scenario), each fusion variant (overall), and MCD vs every other variant
     (overall, 3 seeds)."""
-    present = set(variants)
     out: list[Comparison] = [c for e in EXPECTATIONS for c in e.comparisons]
     extra: list[Comparison] = []
     for v in variants:
-        if v == reference:
+        if v == REFERENCE:
             continue
         headline = v in HEADLINE_VARIANTS
-        extra.append(Comparison(reference, v, "Overall", headline))
+        extra.append(Comparison(REFERENCE, v, "Overall", headline))
         if v in MODALITY_REMOVALS:
-            extra += [Comparison(reference, v, s, True) for s in SCENARIO_COLUMNS]
-    if reference not in present:
+            extra += [Comparison(REFERENCE, v, s, True) for s in SCENARIO_COLUMNS]
+    if REFERENCE not in variants:
         extra = []
     for c in extra:
         if c not in out:
@@ -946,11 +944,11 @@ class StudyReport:
 
 def study(scores: Sequence[RunScores], split: str = "test", *, confidence: float = CONFIDENCE,
           n_boot: int = N_BOOT, dataset_dir: str | Path | None = None, tuning: Mapping | None = None,
-          reference: str = REFERENCE, ceiling_variants: Sequence[str] | None = None) -> StudyReport:
+          ceiling_variants: Sequence[str] | None = None) -> StudyReport:
     """Every measure and verdict of the study from the scores of finished runs."""
     table = aggregate(scores)
     by_variant = group_by_variant(scores)
-    results = [compare(c, by_variant, confidence, n_boot) for c in comparisons_for(list(by_variant), reference)]
+    results = [compare(c, by_variant, confidence, n_boot) for c in comparisons_for(list(by_variant))]
     ceilings, note = dataset_ceilings(dataset_dir)
     shown = ceiling_variants if ceiling_variants is not None else [v for v in by_variant if v in HEADLINE_VARIANTS]
     return StudyReport(list(scores), table, results, check_expectations(results), split, confidence, n_boot,
