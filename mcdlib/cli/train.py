@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from mcdlib.config import Config, ModelConfig, apply_overrides, get_preset, load_config, preset_names
-from mcdlib.errors import ConfigError
+from mcdlib.data.features import require_dataset_dir
+from mcdlib.errors import ConfigError, RunError
 
 MODEL_CHOICES = next(f.metadata["choices"] for f in dataclasses.fields(ModelConfig) if f.name == "name")
 
@@ -31,6 +32,7 @@ def settings_from_args(args) -> Config:
     cfg = get_preset(args.preset or "classroom")
     if args.data is None:
         raise ConfigError("--data DIR is required (the dataset folder, e.g. data/music_scenes/classroom)")
+    require_dataset_dir(args.data)
     forced = {"data.root": str(args.data)}
     if getattr(args, "model", None):
         forced["model.name"] = args.model
@@ -53,7 +55,15 @@ def run(args) -> int:
     from mcdlib.train import RunFolder, train
 
     folder = RunFolder(args.out)
-    if args.resume and args.data is None and args.model is None and args.preset is None and folder.config.is_file():
+    own_settings = args.data is None and args.model is None and args.preset is None
+    if args.resume and not folder.root.is_dir():
+        raise RunError(f"{folder.root}: nothing to resume: "
+                       + ("it is a file, not a run folder" if folder.root.exists() else "no such run folder")
+                       + "; give the --out folder of an earlier mcd train, or drop --resume to start a new run")
+    if args.resume and own_settings and not folder.config.is_file():
+        raise RunError(f"{folder.root}: nothing to resume: the folder holds no run (no config.yaml); "
+                       "give the --out folder of an earlier mcd train, or drop --resume and pass --data DIR")
+    if args.resume and own_settings:
         cfg = load_config(folder.config, overrides=args.overrides)
     else:
         cfg = settings_from_args(args)
