@@ -192,7 +192,7 @@ def test_pack_records_what_each_feature_was_built_from(tmp_path):
     pack(root, ["vggish"], seconds=10, progress=False)
     entry = read_index(root)["features"]["vggish"]
     size = (root / "feats" / "vggish" / "00000000.npy").stat().st_size
-    assert entry["source_stats"][0][0] == size and len(entry["row_digests"]) == 6
+    assert entry["source_sizes"][0] == size and len(entry["row_digests"]) == 6
 
 
 # --------------------------------------------------------------------------- --data that is not a dataset

@@ -10,17 +10,18 @@ models use, and writes them into ``<dataset>/packed/<name>.npy`` (float16,
     {"version": 1, "video_ids": ["00000093", ...],
      "features": {"vggish": {"shape": [N, 10, 128], "dtype": "float16", "source": "feats/vggish",
                              "source_seconds": 60, "segments": 10, "complete": true,
-                             "source_stats": [[size, mtime_ns], ...], "row_digests": ["9e02f8...", ...]}}}
+                             "source_sizes": [3008, ...], "row_digests": ["9e02f8...", ...]}}}
 
-Provenance: ``source_stats`` records, per video, the size and modification time of the source
-file each row was packed from, and ``row_digests`` a digest of each packed row. A source file
-changed, truncated or deleted since packing makes the feature stale (:func:`stale_videos`):
+Provenance: ``source_sizes`` records, per video, the size of the source file each row was
+packed from, and ``row_digests`` a digest of each packed row (both deterministic: identical
+builds have identical indexes). A source file deleted, changed in size (truncated, reshaped) or
+modified after the packed array was last written makes the feature stale (:func:`stale_videos`):
 :func:`pack` repacks those rows (``ensure_packed`` does so before training, with a notice),
 :class:`~mcdlib.data.dataset.AVQADataset` refuses a stale store, and ``mcd data check`` reports
 it along with corrupt indexes, truncated or reshaped arrays, NaN/Inf and rows that no longer
 match their digests (:func:`check_packed_store`). A store whose ``feats/<name>/`` folder is gone
 (shipped without its sources) is trusted as it is; one packed before provenance was recorded
-gets the current sources' stats recorded on first use. A read-only dataset folder cannot be
+gets its sources' sizes recorded on first use. A read-only dataset folder cannot be
 packed: that is one clear error (pack it once where it is writable).
 
 Packing is resumable: a per-feature done-mask (``<name>.done.npy``) is flushed after every
@@ -170,10 +171,10 @@ def _to_float16(values: np.ndarray, path: Path, video_id: str) -> np.ndarray:
     return values.astype(np.float16)
 
 
-def source_stats(dataset_dir: str | Path, name: str, video_ids: Sequence[str]) -> list[list[int] | None]:
-    """``[size, mtime_ns]`` of each video's source file ``feats/<name>/<video_id>.npy`` (None when
-    the file is missing): what a packed row was built from."""
-    out: list[list[int] | None] = []
+def source_stats(dataset_dir: str | Path, name: str, video_ids: Sequence[str]) -> list[tuple[int, int] | None]:
+    """``(size, mtime_ns)`` of each video's source file ``feats/<name>/<video_id>.npy`` (None when
+    the file is missing)."""
+    out: list[tuple[int, int] | None] = []
     folder = feature_dir(dataset_dir, name)
     for vid in video_ids:
         try:
@@ -181,8 +182,13 @@ def source_stats(dataset_dir: str | Path, name: str, video_ids: Sequence[str]) -
         except OSError:
             out.append(None)
         else:
-            out.append([int(st.st_size), int(st.st_mtime_ns)])
+            out.append((int(st.st_size), int(st.st_mtime_ns)))
     return out
+
+
+def _source_size(dataset_dir: Path, name: str, video_id: str) -> int | None:
+    stat = source_stats(dataset_dir, name, [video_id])[0]
+    return None if stat is None else stat[0]
 
 
 def row_digest(row: np.ndarray) -> str:
@@ -191,28 +197,34 @@ def row_digest(row: np.ndarray) -> str:
 
 
 def stale_videos(dataset_dir: str | Path, name: str, index: dict, record: bool = True) -> list[int]:
-    """Rows of a complete packed feature whose source file changed (size or modification time),
-    was deleted or truncated since packing; ``[]`` when the sources all match, when the source
-    folder is gone (a store shipped without its sources is trusted) or when the index predates
-    source tracking (its current sources are then recorded, with a notice, when ``record``)."""
+    """Rows of a complete packed feature whose source file was deleted, changed size (truncated,
+    reshaped) or was modified after the packed array was last written; ``[]`` when the source
+    folder is gone (a store shipped without its sources is trusted). The index records the
+    sources' sizes (deterministic, so two identical builds have identical indexes); the packed
+    file's own modification time stands for the packing time. A store packed before sizes were
+    recorded gets them recorded now (when ``record``), with a notice."""
     entry = index["features"].get(name) or {}
-    if not entry.get("complete") or not feature_dir(dataset_dir, name).is_dir():
+    data_path = packed_dir(dataset_dir) / f"{name}.npy"
+    if not entry.get("complete") or not feature_dir(dataset_dir, name).is_dir() or not data_path.is_file():
         return []
+    packed_at = data_path.stat().st_mtime_ns
     ids = index["video_ids"]
     current = source_stats(dataset_dir, name, ids)
-    recorded = entry.get("source_stats")
-    if recorded is None or len(recorded) != len(ids):
-        if not record:
-            return []
-        entry["source_stats"] = current
+    sizes = entry.get("source_sizes")
+    legacy = not (isinstance(sizes, list) and len(sizes) == len(ids))
+    if legacy:
+        sizes = [None] * len(ids)
+    stale = [i for i, (size, now) in enumerate(zip(sizes, current))
+             if now is None or now[1] > packed_at or (size is not None and now[0] != size)]
+    if legacy and record:
+        entry["source_sizes"] = [None if now is None else now[0] for now in current]
         try:
             write_index(dataset_dir, index)
-            print(f"packed store {packed_dir(dataset_dir)}: {name} was packed before source tracking; "
-                  "recorded the sizes and times of its current source files", file=sys.stderr)
+            print(f"packed store {packed_dir(dataset_dir)}: {name} was packed before its source sizes were "
+                  "recorded; recorded them now", file=sys.stderr)
         except OSError:
             pass  # a read-only dataset: nothing recorded, nothing lost
-        return []
-    return [i for i, (a, b) in enumerate(zip(recorded, current)) if a != b]
+    return stale
 
 
 def describe_stale(dataset_dir: str | Path, name: str, index: dict, rows: Sequence[int]) -> str:
@@ -312,7 +324,7 @@ def _pack(dataset_dir: Path, out_dir: Path, features: list[str], ids: list[str],
             done[stale] = False
             done.flush()
             entry["complete"] = False
-            for key in ("row_digests", "source_stats"):  # recomputed for these rows, even after an interruption
+            for key in ("row_digests", "source_sizes"):  # recomputed for these rows, even after an interruption
                 values = _aligned(entry.get(key), n)
                 for row in stale:
                     values[row] = None
@@ -334,14 +346,14 @@ def _pack(dataset_dir: Path, out_dir: Path, features: list[str], ids: list[str],
                 continue
             bar.set_description(f"pack {name}")
             digests = _aligned(entry.get("row_digests"), n)
-            stats = _aligned(entry.get("source_stats"), n)
+            sizes = _aligned(entry.get("source_sizes"), n)
             block = np.empty((min(chunk_size, max(len(todo), 1)), segments, *trailing), dtype=np.float16)
             for start in range(0, len(todo), chunk_size):
                 rows = todo[start:start + chunk_size]
                 for j, row in enumerate(rows):
                     vid = ids[row]
                     path = feature_path(dataset_dir, name, vid)
-                    stats[row] = source_stats(dataset_dir, name, [vid])[0]
+                    sizes[row] = _source_size(dataset_dir, name, vid)
                     values = load_segments(path, seconds, segments, vid, trailing)
                     block[j] = _to_float16(values, path, vid)
                     digests[row] = row_digest(block[j])
@@ -352,8 +364,8 @@ def _pack(dataset_dir: Path, out_dir: Path, features: list[str], ids: list[str],
                 bar.update(len(rows))
                 if on_chunk is not None:
                     on_chunk(name, already + start + len(rows), n)
-            _fill_provenance(dataset_dir, name, ids, data, digests, stats, todo)
-            entry["row_digests"], entry["source_stats"] = digests, stats
+            _fill_provenance(dataset_dir, name, ids, data, digests, sizes, todo)
+            entry["row_digests"], entry["source_sizes"] = digests, sizes
             entry["complete"] = True
             del data, done
             write_index(dataset_dir, index)
@@ -366,16 +378,16 @@ def _aligned(values: list | None, n: int) -> list:
 
 
 def _fill_provenance(dataset_dir: Path, name: str, ids: Sequence[str], data: np.ndarray, digests: list,
-                     stats: list, packed_now: np.ndarray) -> None:
-    """Digests and source stats of rows packed by an earlier, interrupted run (read back now)."""
+                     sizes: list, packed_now: np.ndarray) -> None:
+    """Digests and source sizes of rows packed by an earlier, interrupted run (read back now)."""
     now = set(int(r) for r in packed_now)
     for row in range(len(ids)):
         if row in now:
             continue
         if digests[row] is None:
             digests[row] = row_digest(data[row])
-        if stats[row] is None:
-            stats[row] = source_stats(dataset_dir, name, [ids[row]])[0]
+        if sizes[row] is None:
+            sizes[row] = _source_size(dataset_dir, name, ids[row])
 
 
 # --------------------------------------------------------------------------- reading
