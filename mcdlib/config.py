@@ -243,6 +243,12 @@ def get_preset(name: str = "classroom") -> Config:
 # --------------------------------------------------------------------------- generic machinery
 
 
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about a malformed file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _suggest(key: str, valid) -> str:
     close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -447,7 +453,7 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the file ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level is a {type(data).__name__}, expected a mapping of keys")
+        raise ConfigError(f"{path}: the top level holds {type(data).__name__} {short_repr(data)}, expected a mapping of keys")
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
@@ -471,7 +477,7 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
             if not isinstance(raw, dict):
-                raise ConfigError(f"{path}: the top level is a {type(raw).__name__}, expected a mapping of "
+                raise ConfigError(f"{path}: the top level holds {type(raw).__name__} {short_repr(raw)}, expected a mapping of "
                                   "config sections (data:, model:, train:); see `mcd config` for an example")
         base_name = preset or raw.get("preset") or "full"
         cfg = get_preset(base_name)

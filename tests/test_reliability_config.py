@@ -42,13 +42,14 @@ def test_a_range_error_in_a_yaml_file_names_the_file_and_key(tmp_path, capsys):
     assert f"{path}: train.batch_size: 0 is out of range; allowed: >= 1" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("content, kind", [("[1, 2]", "list"), ('"just text"', "str"), ("7", "int")])
+@pytest.mark.parametrize("content, kind", [("[1, 2]", "list [1, 2]"), ('"just text"', "str 'just text'"),
+                                           ("7", "int 7")])
 def test_config_file_that_is_not_a_mapping(tmp_path, capsys, content, kind):
     path = tmp_path / "list.json"
     path.write_text(content)
     assert main(["config", "--file", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}: the top level is a {kind}, expected a mapping" in err and "Traceback" not in err
+    assert f"{path}: the top level holds {kind}, expected a mapping" in err and "Traceback" not in err
 
 
 def test_every_preset_and_default_is_within_its_ranges():
@@ -76,3 +77,12 @@ def test_synth_with_a_negative_video_count_says_so_and_writes_nothing(tmp_path, 
     assert "--media" not in err and not out.exists()
     assert main(["data", "synth", "--profile", "tiny", "--out", str(out), "--set", "p_voiceover=1.5"]) == 2
     assert "p_voiceover: 1.5 is out of range; allowed: [0, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override", ["train.lr=-1", "train.batch_size=0", "model.dropout=1.5", "train.epochs=-3"])
+def test_mcd_train_refuses_before_creating_anything(tmp_path, capsys, override):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path), "--out", str(run), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert override.split("=")[0] + ":" in err and "out of range" in err and "Traceback" not in err
+    assert not run.exists()

@@ -258,9 +258,9 @@ def test_eval_refuses_prediction_keys_that_alias_one_question(annotated, tmp_pat
 
 @pytest.mark.parametrize("content, message", [
     ("all: [seed: 1\n", "not valid YAML"),
-    ("all: 3\n", "'all' holds a int (3), expected a mapping"),
-    ("notebooks:\n  05_train_mcd.ipynb: 5\n", "notebooks.05_train_mcd.ipynb holds a int (5), expected a mapping"),
-    ("- a\n- b\n", "the top level is a list"),
+    ("all: 3\n", "'all' holds int 3, expected a mapping"),
+    ("notebooks:\n  05_train_mcd.ipynb: 5\n", "notebooks.05_train_mcd.ipynb holds int 5, expected a mapping"),
+    ("- a\n- b\n", "the top level holds list ['a', 'b']"),
     ("all:\n  seeed: 1\n", "'all' names parameters no notebook declares: 'seeed' (did you mean 'seed'?)"),
 ])
 def test_notebook_parameter_sets_with_mistakes_name_the_file_and_key(tmp_path, capsys, content, message):

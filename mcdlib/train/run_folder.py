@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from mcdlib.errors import ConfigError, RunError
 from mcdlib.utils.names import safe_name
-from mcdlib.utils.lock import FolderLock, read_holder
+from mcdlib.utils.lock import FolderLock, pid_alive, read_holder
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ class RunFolder:
         says running while no process holds its lock is reported as killed."""
         status = self.status()
         state = status.get("status", "unknown (no run.json)")
-        if state == "running" and read_holder(self.root) is None:
+        holder = read_holder(self.root)
+        if state == "running" and (holder is None or (holder.on_this_host and not pid_alive(holder.pid))):
             state = "killed or crashed while running"
         done, total = status.get("epochs_done"), status.get("epochs")
         return f"{state}, {done}/{total} epochs" if done is not None else state

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from mcdlib.config import short_repr
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.workbook.session import repo_root
 
@@ -95,17 +96,17 @@ def load_param_set(name_or_path: str | Path) -> dict:
         raise ConfigError(f"{path}: cannot read the parameter set ({exc})") from None
     layout = "a mapping with 'all:' (offered to every notebook) and 'notebooks:' (per notebook)"
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level is a {type(data).__name__}, expected {layout}")
+        raise ConfigError(f"{path}: the top level holds {type(data).__name__} {short_repr(data)}, expected {layout}")
     unknown = set(data) - {"all", "notebooks"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level keys {sorted(map(str, unknown))}; use 'all' and 'notebooks'")
     for key in ("all", "notebooks"):
         if data.get(key) is not None and not isinstance(data[key], dict):
-            raise ConfigError(f"{path}: '{key}' holds a {type(data[key]).__name__} ({data[key]!r}), expected a "
+            raise ConfigError(f"{path}: '{key}' holds {type(data[key]).__name__} {short_repr(data[key])}, expected a "
                               f"mapping of {'parameter: value' if key == 'all' else 'notebook: {parameter: value}'}")
     for notebook, values in (data.get("notebooks") or {}).items():
         if values is not None and not isinstance(values, dict):
-            raise ConfigError(f"{path}: notebooks.{notebook} holds a {type(values).__name__} ({values!r}), "
+            raise ConfigError(f"{path}: notebooks.{notebook} holds {type(values).__name__} {short_repr(values)}, "
                               "expected a mapping of parameter: value")
     return {"all": data.get("all") or {}, "notebooks": data.get("notebooks") or {}}
 
