@@ -86,3 +86,16 @@ def test_mcd_train_refuses_before_creating_anything(tmp_path, capsys, override):
     err = capsys.readouterr().err
     assert override.split("=")[0] + ":" in err and "out of range" in err and "Traceback" not in err
     assert not run.exists()
+
+
+def test_every_test_named_in_docs_reliability_exists():
+    """docs/RELIABILITY.md names the test pinning each row (`Rdata::name` = test_reliability_data.py)."""
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    table = (tests.parent / "docs" / "RELIABILITY.md").read_text()
+    named = re.findall(r"`R(\w+)::(\w+)`", table)
+    assert len(named) >= 20
+    for module, name in named:
+        source = (tests / f"test_reliability_{module}.py").read_text()
+        assert f"def {name}(" in source, f"docs/RELIABILITY.md names a missing test: R{module}::{name}"
