@@ -42,7 +42,9 @@ def settings_from_args(args) -> Config:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model into a run folder (or resume one)",
                        description="Train MCD, an ablation or a baseline with the one training loop. "
-                                   "Under torchrun every process runs this command (DDP).")
+                                   "Under torchrun every process runs this command (DDP). The run folder is "
+                                   "owned by one process at a time (RUN/.lock names it); a resume must use the "
+                                   "dataset the run was trained on (its fingerprint is in run.json).")
     add_settings_arguments(p)
     p.add_argument("--out", metavar="RUN", required=True, help="run folder to create (or resume)")
     p.add_argument("--resume", action="store_true",
