@@ -349,19 +349,40 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
     return questions
 
 
+#: the two official annotation versions, the corrected one first (what ``auto`` prefers)
+ANNOTATION_VERSIONS: tuple[str, ...] = ("json_update", "json")
+
+
+def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> str:
+    """The annotation folder ``annotations`` names: itself, or for ``"auto"`` the corrected
+    ``json_update`` when ``<dataset_dir>/json_update/`` holds any ``avqa-*.json``, else ``json``.
+
+    Every split of a run reads the same version (a dataset with both folders always gives
+    ``json_update``, the version papers since 2023 report; the music scenes have only ``json``).
+    """
+    if annotations != "auto":
+        return annotations
+    for version in ANNOTATION_VERSIONS:
+        if any((Path(dataset_dir) / version).glob("avqa-*.json")):
+            return version
+    return "json"
+
+
 def split_path(dataset_dir: str | Path, split: str, annotations: str = "json") -> Path:
-    """``<dataset_dir>/<annotations>/avqa-<split>.json``."""
-    return Path(dataset_dir) / annotations / f"avqa-{split}.json"
+    """``<dataset_dir>/<annotations>/avqa-<split>.json`` (``annotations="auto"`` resolved first)."""
+    return Path(dataset_dir) / resolve_annotations(dataset_dir, annotations) / f"avqa-{split}.json"
 
 
 def load_split(dataset_dir: str | Path, split: str, annotations: str = "json",
                duplicates: str = "first") -> list[Question]:
-    """Read ``<dataset_dir>/<annotations>/avqa-<split>.json`` (e.g. split ``test``, ``val_real``)."""
+    """Read ``<dataset_dir>/<annotations>/avqa-<split>.json`` (e.g. split ``test``, ``val_real``;
+    ``annotations="auto"``: :func:`resolve_annotations`)."""
     path = split_path(dataset_dir, split, annotations)
     if not path.is_file():
         folder = path.parent
         available = sorted(p.name for p in folder.glob("avqa-*.json")) if folder.is_dir() else []
         hint = (f"; {folder} holds {', '.join(available)}" if available
-                else f"; {folder} does not exist or holds no avqa-*.json (data.annotations is json or json_update)")
+                else f"; {folder} does not exist or holds no avqa-*.json (data.annotations is auto, json or "
+                      "json_update)")
         raise AnnotationError(f"{path}: annotation file for split {split!r} not found{hint}")
     return read_annotations(path, duplicates=duplicates)
