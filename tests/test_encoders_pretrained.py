@@ -8,8 +8,6 @@ against independent computations, the weight-file checks and the messages of a m
 
 from __future__ import annotations
 
-import json
-import string
 from pathlib import Path
 
 import numpy as np
@@ -167,35 +165,24 @@ def test_vggish_weight_errors_say_where_to_get_the_file(tmp_path, tiny_vggish):
 # --------------------------------------------------------------------------- ResNet-18
 
 
-@pytest.fixture(scope="module")
-def resnet_weights(tmp_path_factory) -> Path:
-    """torchvision's ResNet-18 architecture with random weights, saved as a state dict."""
-    import torchvision
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("resnet") / "resnet18-random.pth"
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-    return path
-
-
 def frames(n: int = 2, size: int = 224, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
-def test_resnet18_gives_res18_vectors_and_14x14_maps_as_the_reference(resnet_weights):
+def test_resnet18_gives_res18_vectors_and_14x14_maps_as_the_reference(resnet18_random_weights):
     import torchvision
 
     from mcdlib.encoders.resnet import GRID_MEAN, GRID_STD
     from mcdlib.encoders.visual import get_visual_encoder
 
-    encoder = get_visual_encoder("resnet18", weights=str(resnet_weights), batch_size=1)
+    encoder = get_visual_encoder("resnet18", weights=str(resnet18_random_weights), batch_size=1)
     images = frames()
     frame, grid = encoder.encode(images)
     assert frame.shape == (2, 512) and grid.shape == (2, 512, 14, 14) and encoder.grid_shape == (512, 14, 14)
     assert encoder.feature_names == ("res18", "res18_14x14")
 
     reference = torchvision.models.resnet18(weights=None)
-    reference.load_state_dict(torch.load(resnet_weights, weights_only=True))
+    reference.load_state_dict(torch.load(resnet18_random_weights, weights_only=True))
     reference.fc = torch.nn.Identity()
     reference.eval()
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
@@ -212,7 +199,7 @@ def test_resnet18_gives_res18_vectors_and_14x14_maps_as_the_reference(resnet_wei
     assert not np.allclose(grid.mean(axis=(2, 3)), frame, atol=1e-3)
 
 
-def test_resnet18_weights_come_from_a_file_or_torchvisions_cache(tmp_path, monkeypatch, resnet_weights):
+def test_resnet18_weights_come_from_a_file_or_torchvisions_cache(tmp_path, monkeypatch, resnet18_random_weights):
     from mcdlib.encoders.visual import get_visual_encoder
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -223,58 +210,27 @@ def test_resnet18_weights_come_from_a_file_or_torchvisions_cache(tmp_path, monke
     assert str(cache / "resnet18-f37072fd.pth") in message and "download.pytorch.org/models/resnet18-f37072fd.pth" in message
     assert "--visual-weights" in message
     cache.mkdir(parents=True)
-    (cache / "resnet18-f37072fd.pth").write_bytes(resnet_weights.read_bytes())  # found, then its hash checked
+    (cache / "resnet18-f37072fd.pth").write_bytes(resnet18_random_weights.read_bytes())  # found, then its hash checked
     with pytest.raises(ConfigError, match="its name says its SHA-256 starts with f37072fd"):
         get_visual_encoder("resnet18")
     with pytest.raises(ConfigError, match="takes no weights option"):
-        get_visual_encoder("efficientnet_lite0", weights=str(resnet_weights))
+        get_visual_encoder("efficientnet_lite0", weights=str(resnet18_random_weights))
 
 
 # --------------------------------------------------------------------------- CLIP
 
 
-def write_tiny_clip(folder: Path) -> Path:
-    """A tiny CLIPModel (random weights), a character-level CLIP tokenizer and a preprocessor, saved."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
-
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for c in string.ascii_lowercase + string.digits + "?',.-":
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + "</w>", len(vocab))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
-    config = CLIPConfig(
-        text_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
-                         vocab_size=len(vocab), max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=24, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
-                           image_size=64, patch_size=16),
-        projection_dim=32)
-    torch.manual_seed(0)
-    CLIPModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": 64}, crop_size={"height": 64, "width": 64}).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory) -> Path:
-    return write_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
-
-
-def test_clip_image_features_are_the_cls_embedding_and_the_patch_tokens(tiny_clip):
+def test_clip_image_features_are_the_cls_embedding_and_the_patch_tokens(tiny_clip_folder):
     from transformers import CLIPModel
 
     from mcdlib.encoders.visual import get_visual_encoder
 
-    encoder = get_visual_encoder("clip_vit_b32", source=str(tiny_clip), batch_size=3)
+    encoder = get_visual_encoder("clip_vit_b32", source=str(tiny_clip_folder), batch_size=3)
     images = frames(3, size=224)
     frame, patches = encoder.encode(images)
     assert frame.shape == (3, 32) and patches.shape == (3, 16, 24) and encoder.grid_shape == (16, 24)
     assert encoder.feature_names == ("clip_vit_b32", "clip_vit_b32_patches") and encoder.input_size == 64
-    model = CLIPModel.from_pretrained(tiny_clip).eval()
+    model = CLIPModel.from_pretrained(tiny_clip_folder).eval()
     with torch.no_grad():
         pixels = encoder.preprocess(images)
         expected = model.get_image_features(pixel_values=pixels)
@@ -285,20 +241,20 @@ def test_clip_image_features_are_the_cls_embedding_and_the_patch_tokens(tiny_cli
     assert pixels.shape == (3, 3, 64, 64)
 
 
-def test_clip_text_features_for_questions_and_text_objects(tiny_clip):
+def test_clip_text_features_for_questions_and_text_objects(tiny_clip_folder):
     from transformers import CLIPModel
 
     from mcdlib.encoders.text import get_text_encoder
 
-    encoder = get_text_encoder("clip_vit_b32", str(tiny_clip))
-    assert encoder is get_text_encoder("clip_vit_b32", str(tiny_clip))  # loaded once per process
+    encoder = get_text_encoder("clip_vit_b32", str(tiny_clip_folder))
+    assert encoder is get_text_encoder("clip_vit_b32", str(tiny_clip_folder))  # loaded once per process
     questions = ["is the violin louder than the cello?", "where is the piano?"]
     counts = encoder.token_counts(questions)
     feats, mask = encoder.encode_tokens(questions, max_len=int(counts.max()))
     assert feats.shape == (2, counts.max(), 32) and mask.sum(1).tolist() == counts.tolist()
     pooled = encoder.encode_pooled(["violin", "acoustic guitar"])
     np.testing.assert_allclose(np.linalg.norm(pooled, axis=1), 1.0, rtol=1e-5)
-    model = CLIPModel.from_pretrained(tiny_clip).eval()
+    model = CLIPModel.from_pretrained(tiny_clip_folder).eval()
     with torch.no_grad():
         tokens = encoder.tokenizer(["violin"], return_tensors="pt")
         expected = model.get_text_features(**tokens)
@@ -321,3 +277,19 @@ def test_clip_needs_a_folder_or_a_reachable_hub(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no config.json"):
         get_visual_encoder("clip_vit_b32", source=str(tmp_path / "empty"))
+
+
+def test_clip_text_features_feed_the_dataset_through_the_config(tmp_path, tiny_clip_folder):
+    from mcdlib.config import DataConfig
+    from mcdlib.data.dataset import AVQADataset, ensure_packed, write_toy_dataset
+
+    root = write_toy_dataset(tmp_path / "toy", n_videos=3, split_sizes={"train": 6, "val": 3})
+    cfg = DataConfig(root=str(root), text_model="clip_vit_b32", text_model_source=str(tiny_clip_folder))
+    ensure_packed(cfg, progress=False)
+    batch = AVQADataset(cfg, "train", progress=False).batch([0, 1])
+    assert batch["q_tokens"].shape[-1] == 32 and batch["text_objects"].shape[-1] == 32
+    assert (root / "cache" / "text" / "clip_vit_b32").is_dir()
+    with pytest.raises(ConfigError, match="takes no source"):
+        from mcdlib.encoders.text import get_text_encoder
+
+        get_text_encoder("hash", str(tiny_clip_folder))

@@ -244,3 +244,48 @@ def test_annotated_only_extracts_the_videos_of_the_annotations(tmp_path, videos,
     assert np.load(dataset / "feats" / "logmel" / "00000002.npy").shape == (2, 128)
     assert extract_script(["--videos", str(videos), "--dataset", str(tmp_path / "empty"), "--annotated-only"]) == 2
     assert "prepare_music_avqa.py" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the encoders papers use
+
+
+def test_extract_the_official_kinds_with_resnet18_and_vggish(tmp_path, videos, extract_script, capsys,
+                                                             resnet18_random_weights, vggish_random_weights):
+    dataset = tmp_path / "dataset"
+    args = ["--videos", str(videos), "--dataset", str(dataset), "--no-progress", "--seconds", "2",
+            "--visual-encoder", "resnet18", "--visual-weights", str(resnet18_random_weights),
+            "--audio-encoder", "vggish", "--audio-weights", str(vggish_random_weights)]
+    assert extract_script(args) == 0
+    assert "2 videos extracted" in capsys.readouterr().out
+    shapes = {"res18": (2, 512), "res18_14x14": (2, 512, 14, 14), "vggish": (2, 128)}
+    for name, shape in shapes.items():
+        array = np.load(dataset / "feats" / name / "00000001.npy")
+        assert array.shape == shape and array.dtype == np.float32 and np.isfinite(array).all()
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["features"] == {"audio": "vggish", "visual": "res18", "visual_grid": "res18_14x14"}
+    assert manifest["encoders"]["audio"]["version"].startswith("vggish-2:vggish-random.pth:")
+    assert manifest["extraction"]["settings"]["audio_weights"] == str(vggish_random_weights)
+    resolved = resolve_data_config(DataConfig(root=str(dataset)))
+    assert resolved.features == ["vggish", "res18", "res18_14x14"]
+    (dataset / "manifest.json").unlink()  # the official folder names resolve without a manifest too
+    assert resolve_data_config(DataConfig(root=str(dataset))).features == ["vggish", "res18", "res18_14x14"]
+
+    assert extract_script(args[:-2]) == 2  # vggish without its weight file: a clear error, nothing written
+    assert "vggish-10086976.pth" in capsys.readouterr().err
+
+
+def test_extract_clip_image_features_as_float16(tmp_path, videos, extract_script, capsys, tiny_clip_folder):
+    dataset = tmp_path / "dataset"
+    args = ["--videos", str(videos), "--dataset", str(dataset), "--no-progress", "--seconds", "2", "--limit", "1",
+            "--visual-encoder", "clip_vit_b32", "--clip-model", str(tiny_clip_folder), "--float16"]
+    assert extract_script(args) == 0
+    capsys.readouterr()
+    frame = np.load(dataset / "feats" / "clip_vit_b32" / "00000001.npy")
+    patches = np.load(dataset / "feats" / "clip_vit_b32_patches" / "00000001.npy")
+    assert frame.shape == (2, 32) and patches.shape == (2, 16, 24) and frame.dtype == patches.dtype == np.float16
+    assert resolve_data_config(DataConfig(root=str(dataset))).features == [
+        "logmel", "clip_vit_b32", "clip_vit_b32_patches"]
+    assert extract_script(args) == 0  # float16 files count as complete on resume
+    assert "0 videos extracted, 1 already complete" in capsys.readouterr().out
+    assert extract_script(args[:-1] + ["--grid", "3", "--visual-weights", "x.pth"]) == 2
+    assert "takes no weights option" in capsys.readouterr().err

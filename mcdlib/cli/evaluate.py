@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from mcdlib.config import DataConfig
-from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, read_annotations
+from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, annotation_version_of, read_annotations
 from mcdlib.errors import McdError
 from mcdlib.evaluation import MISSING_POLICIES, evaluate, load_predictions
 
@@ -33,6 +33,7 @@ class EvalInputs:
     predictions: Mapping[str, str]
     source: str  # what is evaluated, e.g. the annotation file
     predictions_name: str  # where the predictions come from, for messages
+    annotations: str = ""  # the annotation version evaluated (json_update / json)
 
 
 def annotations_mode(args) -> EvalInputs:
@@ -41,7 +42,8 @@ def annotations_mode(args) -> EvalInputs:
         raise McdError("--annotations and --predictions go together: "
                        "mcd eval --annotations avqa-test.json --predictions predictions.json")
     questions = read_annotations(args.annotations, duplicates=args.duplicates)
-    return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions))
+    return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions),
+                      annotation_version_of(args.annotations))
 
 
 def run_mode(args) -> EvalInputs:
@@ -54,7 +56,7 @@ def run_mode(args) -> EvalInputs:
     written = RunFolder(args.run).predictions(args.split)
     print(f"predictions written to {written}")
     return EvalInputs(dataset.questions, predictions, f"{args.run} ({args.split}, {args.checkpoint} checkpoint)",
-                      str(written))
+                      str(written), dataset.annotations)
 
 
 #: (name, is this mode selected?, build its inputs) — the first selected mode runs
@@ -83,7 +85,8 @@ def register(sub) -> None:
     trained.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file (default: %(default)s)")
     trained.add_argument("--data", metavar="DIR", default=None,
                          help="the run's dataset folder, if it moved since training (default: the run's data.root)")
-    p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the accuracies as JSON")
+    p.add_argument("--json", dest="json_out", metavar="OUT", default=None,
+                   help="also write the accuracies (and the annotation version) as JSON")
     p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="questions without a prediction: an error, or count them wrong (default: %(default)s)")
     p.add_argument("--duplicates", choices=DUPLICATE_POLICIES, default=DataConfig.duplicates,
@@ -104,7 +107,8 @@ def run(args) -> int:
         warnings.simplefilter("always")
         inputs = build(args)
         result = evaluate(inputs.predictions, inputs.questions, missing=args.missing,
-                          source=inputs.source, predictions_name=inputs.predictions_name)
+                          source=inputs.source, predictions_name=inputs.predictions_name,
+                          annotations=inputs.annotations)
     for warning in caught:
         print(f"mcd: warning: {warning.message}", file=sys.stderr)
     print(result.table())

@@ -368,6 +368,13 @@ def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> s
     return "json"
 
 
+def annotation_version_of(path: str | Path) -> str:
+    """The version of an annotation file from its folder (``json_update``/``json``), else
+    ``"unknown (<file name>)"``: a results table must say which version it used."""
+    path = Path(path)
+    return path.parent.name if path.parent.name in ANNOTATION_VERSIONS else f"unknown ({path.name})"
+
+
 def split_path(dataset_dir: str | Path, split: str, annotations: str = "json") -> Path:
     """``<dataset_dir>/<annotations>/avqa-<split>.json`` (``annotations="auto"`` resolved first)."""
     return Path(dataset_dir) / resolve_annotations(dataset_dir, annotations) / f"avqa-{split}.json"
