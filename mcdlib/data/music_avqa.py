@@ -10,7 +10,7 @@ real/fake subsets into frozen :class:`Question` records::
     q.text      # 'How many musical instruments were heard throughout the video?'
     q.keywords  # ()  (templ_values)
 
-A record (see docs MUSIC_AVQA_FORMAT.md) holds ``video_id``, ``question_id``, ``type`` (a
+A record (see docs/DATASETS.md) holds ``video_id``, ``question_id``, ``type`` (a
 STRING holding the JSON list ``[scenario, type]``), ``question_content`` (the template),
 ``templ_values`` (a STRING holding a JSON list of fillers, possibly ``[]``),
 ``question_deleted`` and ``anser`` (sic). Questions are tokenised exactly as the reference
@@ -349,8 +349,8 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
     return questions
 
 
-#: the two official annotation versions, the corrected one first (what ``auto`` prefers)
-ANNOTATION_VERSIONS: tuple[str, ...] = ("json_update", "json")
+#: the order in which ``annotations="auto"`` looks for a version: the corrected one first
+AUTO_PREFERENCE: tuple[str, ...] = ("json_update", "json")
 
 
 def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> str:
@@ -362,7 +362,7 @@ def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> s
     """
     if annotations != "auto":
         return annotations
-    for version in ANNOTATION_VERSIONS:
+    for version in AUTO_PREFERENCE:
         if any((Path(dataset_dir) / version).glob("avqa-*.json")):
             return version
     return "json"

@@ -182,16 +182,20 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ description / manifest
 
     def describe(self) -> dict:
-        """Encoder names/versions and decoding settings: a manifest with other values is another extraction."""
+        """Encoder names/versions and decoding settings: a manifest with other values is another
+        extraction (``"dtype"`` appears only for float16, so float32 manifests of earlier versions
+        still match)."""
         s = self.settings
-        return {
+        described = {
             "audio": {"name": self.audio.name, "version": self.audio.version, "dim": int(self.audio.dim)},
             "visual": {"name": self.visual.name, "version": self.visual.version, "dim": int(self.visual.dim),
                        "grid": int(self.visual.grid)},
-            "dtype": np.dtype(self.dtype).name,
             "decoding": {"version": DECODE_VERSION, "fps": 1, "frame_size": s.frame_size,
                          "sample_rate": s.sample_rate, "max_seconds": s.max_seconds},
         }
+        if s.float16:
+            described["dtype"] = "float16"
+        return described
 
     def path(self, role: str, video_id: str) -> Path:
         return feature_dir(self.dataset_dir, self.features[role]) / f"{video_id}.npy"

