@@ -122,6 +122,7 @@ def test_headline_groups_and_protocol_commands(tmp_path, capsys):
         args = parser.parse_args(shlex.split(command)[1:])  # every documented command parses
         assert args.command in ("tune", "ablate")
     # the plans and their cost, without training anything
+    (tmp_path / "data").mkdir()
     common = ["--data", str(tmp_path / "data"), "--preset", "classroom", "--dry-run", "--epoch-seconds", "mcd=36,avst=9.5"]
     assert main(["tune", "--grid", str(TUNING), "--out", str(tmp_path / "tuning"), *common]) == 0
     out = capsys.readouterr().out

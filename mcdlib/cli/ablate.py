@@ -11,6 +11,8 @@ Rerunning the same command skips finished runs and resumes interrupted ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from mcdlib.cli.train import add_settings_arguments, settings_from_args
@@ -76,6 +78,7 @@ def select_variants(variants, only: str, source):
 
 def run(args) -> int:
     from mcdlib.train.ablate import parse_epoch_seconds, parse_seeds, plan_runs, plan_summary, read_grid, read_tuned
+    from mcdlib.train.run_folder import lock_run
     from mcdlib.train.study import comparisons_markdown, expectations_markdown, run_ablation
 
     variants = select_variants(read_grid(args.grid), args.only, args.grid)
@@ -87,8 +90,11 @@ def run(args) -> int:
         print(f"{len(runs)} runs ({len(variants)} variants x {len(seeds)} seeds) in {args.out}:")
         print(plan_summary(runs, parse_epoch_seconds(args.epoch_seconds)))
         return 0
-    report = run_ablation(variants, base, args.out, seeds, split=args.split, source=str(args.grid),
-                          train_missing=not args.table_only, tuned=tuned, n_boot=args.n_boot)
+    # one mcd ablate per RUNS folder (every run folder inside is locked by its training/evaluation too)
+    lock = lock_run(args.out, "mcd ablate") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with lock:
+        report = run_ablation(variants, base, args.out, seeds, split=args.split, source=str(args.grid),
+                              train_missing=not args.table_only, tuned=tuned, n_boot=args.n_boot)
     print(report.table.to_markdown())
     print("Comparisons (paired over seeds, 95 % Student-t interval):\n")
     print(comparisons_markdown(report.comparisons))

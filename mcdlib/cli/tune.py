@@ -10,6 +10,8 @@ Rerunning the same command skips finished runs and resumes interrupted ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from mcdlib.cli.train import add_settings_arguments, settings_from_args
@@ -56,7 +58,12 @@ def run(args) -> int:
               "stage-1 pick's schedule")
         print(plan_summary(runs, parse_epoch_seconds(args.epoch_seconds)))
         return 0
-    result = tune(grid, base, args.out, seed=args.seed, train_missing=not args.select_only, only=only)
+    from mcdlib.train.run_folder import lock_run
+
+    # one mcd tune per RUNS folder (it writes tuned.yaml; every run folder inside is locked by its training too)
+    lock = lock_run(args.out, "mcd tune") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with lock:
+        result = tune(grid, base, args.out, seed=args.seed, train_missing=not args.select_only, only=only)
     print(result.to_markdown())
     missing = [m for m, p in result.picks.items() if p is None]
     print(f"written: {Path(args.out) / 'tuned.yaml'}, tuning.md, tuning.json"

@@ -264,7 +264,7 @@ def tune(grid: TuningGrid, base: Config, out_dir: str | Path, seed: int = 0, pro
 
 
 def protocol_commands(data: str | Path, out: str | Path = "runs/study", preset: str = "classroom",
-                      sets: Sequence[str] = ("train.threads=1", "train.progress=false")) -> list[str]:
+                      sets: Sequence[str] = ("train.threads=2", "train.progress=false")) -> list[str]:
     """The study protocol as commands: tune, the headline variants with 5 seeds, the other
     variants with 3, then the report (``--table-only`` writes ``study.json``)."""
     common = f"--data {data} --preset {preset}" + "".join(f" --set {s}" for s in sets)
