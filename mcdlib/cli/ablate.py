@@ -81,6 +81,10 @@ def run(args) -> int:
     from mcdlib.train.run_folder import lock_run
     from mcdlib.train.study import comparisons_markdown, expectations_markdown, run_ablation
 
+    if args.n_boot < 1:
+        from mcdlib.errors import ConfigError
+
+        raise ConfigError(f"--n-boot {args.n_boot}: give at least 1 bootstrap resample (default 2000)")
     variants = select_variants(read_grid(args.grid), args.only, args.grid)
     base = settings_from_args(args)
     seeds = parse_seeds(args.seeds)

@@ -60,15 +60,21 @@ class AblationRun:
 # --------------------------------------------------------------------------- grid files
 
 
-def read_grid(path: str | Path) -> list[Variant]:
-    """Parse a grid file (YAML mapping: variant name → list of ``key=value`` overrides)."""
+def read_yaml_file(path: str | Path, missing: str) -> Any:
+    """The content of a YAML settings file (grid, tuning file, tuned.yaml); ``missing``: what to
+    say after "<path>: " when the file does not exist."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: grid file not found (see ablations/mcd.yaml for an example)")
+        raise ConfigError(f"{path}: {missing}")
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+
+
+def read_grid(path: str | Path) -> list[Variant]:
+    """Parse a grid file (YAML mapping: variant name → list of ``key=value`` overrides)."""
+    data = read_yaml_file(path, "grid file not found (see ablations/mcd.yaml for an example)")
     return parse_grid(data, str(path))
 
 
@@ -151,13 +157,8 @@ class TunedSettings:
 def read_tuned(path: str | Path) -> TunedSettings:
     """Read ``tuned.yaml``: ``{"budget": {...}, "models": {name: {"overrides": [key=value, ...], ...}}}``."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: tuned settings not found; run `mcd tune --grid ablations/tuning.yaml ... "
-                          f"--out {path.parent}` first")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml_file(path, "tuned settings not found; run `mcd tune --grid ablations/tuning.yaml ... "
+                                f"--out {path.parent}` first") or {}
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{path}: expected 'models: {{name: {{overrides: [key=value, ...]}}}}' (written by mcd tune)")

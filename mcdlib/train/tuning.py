@@ -37,7 +37,7 @@ import yaml
 
 from mcdlib.config import Config
 from mcdlib.errors import ConfigError
-from mcdlib.train.ablate import Variant, plan_runs, run_state, train_runs
+from mcdlib.train.ablate import Variant, plan_runs, read_yaml_file, run_state, train_runs
 from mcdlib.train.loop import ModelFactory
 from mcdlib.train.run_folder import write_json
 from mcdlib.train.study import select_configuration, val_accuracy
@@ -109,14 +109,8 @@ def parse_tuning_grid(data: Any, source: str = "tuning grid") -> TuningGrid:
 
 
 def read_tuning_grid(path: str | Path) -> TuningGrid:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: tuning file not found (see ablations/tuning.yaml)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return parse_tuning_grid(data, str(path))
+    """Parse a tuning file (see the module docstring)."""
+    return parse_tuning_grid(read_yaml_file(path, "tuning file not found (see ablations/tuning.yaml)"), str(path))
 
 
 def merged(*options: Option) -> Option:
