@@ -15,7 +15,7 @@ from nbformat import v4
 
 from mcdlib.errors import ConfigError
 from mcdlib.workbook.exercises import expected_copies, student_notebook
-from mcdlib.workbook.grading import (HIDDEN_BEGIN, MIN_EXERCISES, answer_metadata, check_metadata,
+from mcdlib.workbook.grading import (HIDDEN_BEGIN, MIN_EXERCISES, UNGRADED, answer_metadata, check_metadata,
                                      exercise_problems, exercises, expect_checks_fail, strip_hidden_tests,
                                      with_failure_probes, write_course)
 from mcdlib.workbook.runner import list_notebooks, load_param_set, parameterize, parameters_for
@@ -94,7 +94,8 @@ def test_probe_passes_when_checks_fail_on_the_stub_and_fails_otherwise(capsys):
         expect_checks_fail("ex_double", stub, {"c": "assert result == 42"}, namespace={"result": 42})
 
 
-@pytest.mark.parametrize("nb_path", list_notebooks(REPO / "notebooks"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", [p for p in list_notebooks(REPO / "notebooks") if p.name not in UNGRADED],
+                         ids=lambda p: p.stem)
 def test_every_notebook_has_graded_exercises(nb_path: Path):
     nb = json.loads(nb_path.read_text())
     found = exercises(nb, nb_path.name)
@@ -168,3 +169,17 @@ def test_nbgrader_release_and_autograde_cycle(tmp_path):
         max_score = gradebook.find_assignment(name).max_score
     assert max_score == total and total >= 3
     assert scores == {"filled": total, "empty": 0.0}, scores
+
+
+def test_course_command_lays_out_an_nbgrader_course(tmp_path, capsys):
+    from mcdlib.cli import main
+
+    assert main(["notebooks", "course", str(tmp_path / "course"), "04", "--params", "smoke"]) == 0
+    assert "source/04_mcd_components/04_mcd_components.ipynb" in capsys.readouterr().out
+    config = (tmp_path / "course" / "nbgrader_config.py").read_text()
+    assert "HintedClearSolutions" in config and "c.Execute.timeout = 1800" in config
+    copied = json.loads((tmp_path / "course" / "source" / "04_mcd_components" / "04_mcd_components.ipynb").read_text())
+    assert any("injected-parameters" in c["metadata"].get("tags", []) for c in copied["cells"])
+    assert len(exercises(copied)) >= MIN_EXERCISES
+    assert main(["notebooks", "course", str(tmp_path / "other"), "00_tour"]) == 2  # no graded exercise
+    assert "no graded exercise" in capsys.readouterr().err

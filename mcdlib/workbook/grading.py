@@ -37,8 +37,10 @@ from mcdlib.errors import ConfigError
 SCHEMA_VERSION = 3
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
-#: every workbook notebook has at least this many graded exercises
+#: every workbook notebook has at least this many graded exercises ...
 MIN_EXERCISES = 3
+#: ... except the five-minute tour
+UNGRADED = ("00_tour.ipynb",)
 _GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
 
 
