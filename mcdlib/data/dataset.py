@@ -35,10 +35,12 @@ from typing import Collection, Iterator, Sequence
 import numpy as np
 import torch
 
-from mcdlib.data.features import ResolvedData, resolve_data_config, write_random_features
+from mcdlib.data.cache_dir import cache_location
+from mcdlib.data.features import ResolvedData, require_dataset_dir, resolve_data_config, write_random_features
 from mcdlib.data.music_avqa import Question, load_split, reference_tokens, split_path
 from mcdlib.data.spec import DataSpec
-from mcdlib.data.store import PackedStore, pack, pack_command, read_index, to_float32
+from mcdlib.data.store import (PackedStore, pack, pack_command, read_index, require_current, stale_videos,
+                               to_float32)
 from mcdlib.data.templates import CELLS, PLACEHOLDER_FILLERS, TEMPLATES, cell_index
 from mcdlib.data.text_cache import (CACHE_DIR, TextCache, keyword_text, load_or_build_text_cache,
                                     object_texts)
@@ -76,8 +78,9 @@ def text_model_name(cfg, text_model: str | None = None) -> str:
 # --------------------------------------------------------------------------- packing helpers
 
 
-def missing_features(data: ResolvedData) -> list[str]:
-    """The features of ``data`` not completely packed with its seconds and segments."""
+def missing_features(data: ResolvedData, stale: bool = False) -> list[str]:
+    """The features of ``data`` not completely packed with its seconds and segments (and, with
+    ``stale``, those whose source files changed since packing: :func:`~mcdlib.data.store.stale_videos`)."""
     index = read_index(data.root) or {"features": {}}
     missing = []
     for name in data.features:
@@ -85,25 +88,31 @@ def missing_features(data: ResolvedData) -> list[str]:
         if not (entry.get("complete") and entry.get("segments") == data.segments
                 and entry.get("source_seconds") == data.seconds):
             missing.append(name)
+        elif stale and stale_videos(data.root, name, index):
+            missing.append(name)
     return missing
 
 
 def open_packed_store(data: ResolvedData) -> PackedStore:
-    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command."""
+    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command
+    (features not packed, or packed from source files that changed since)."""
     missing = missing_features(data)
     if missing:
         raise FeatureError(f"{data.root}: features {', '.join(missing)} are not packed with "
                            f"seconds={data.seconds}, segments={data.segments}; run "
                            f"`{pack_command(data.root, missing, data.seconds, data.segments)}` "
                            "(or call mcdlib.data.dataset.ensure_packed(cfg))")
+    require_current(data.root, data.features)
     return PackedStore(data.root)
 
 
 def ensure_packed(cfg, progress: bool = True) -> dict:
-    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks; returns the
-    :func:`~mcdlib.data.store.pack` summary ({} when nothing was missing)."""
+    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks or holds out of
+    date (sources changed since packing); returns the :func:`~mcdlib.data.store.pack` summary
+    ({} when nothing was missing)."""
+    require_dataset_dir(cfg.root)
     data = resolve_data_config(cfg)
-    missing = missing_features(data)
+    missing = missing_features(data, stale=True)
     if not missing:
         return {}
     return pack(data.root, missing, seconds=data.seconds, segments=data.segments, progress=progress)
@@ -113,7 +122,8 @@ def ensure_packed(cfg, progress: bool = True) -> dict:
 
 
 def question_vocab_path(cfg) -> Path:
-    """``<root>/cache/question_vocab-<annotations>-<train split>.json``."""
+    """``<root>/cache/question_vocab-<annotations>-<train split>.json`` (the default place; see
+    :mod:`mcdlib.data.cache_dir` for ``data.cache_dir`` and read-only datasets)."""
     return Path(cfg.root) / CACHE_DIR / f"question_vocab-{cfg.annotations}-{cfg.train_split}.json"
 
 
@@ -132,12 +142,18 @@ def load_or_build_question_vocab(cfg) -> QuestionVocab:
     appends nothing (93 words). Delete the cached file to rebuild after changing the train
     annotations.
     """
-    path = question_vocab_path(cfg)
-    if path.is_file():
-        return QuestionVocab.load(path)
+    location = cache_location(cfg)
+    name = question_vocab_path(cfg).name
+    found = location.find(name)
+    if found is not None:
+        return QuestionVocab.load(found)
     train = load_split(cfg.root, cfg.train_split, cfg.annotations, cfg.duplicates)
     vocab = QuestionVocab.build([q.tokens for q in train] + template_word_lists())
-    vocab.save(path)
+    try:
+        vocab.save(location.target(name))
+    except OSError as exc:
+        raise FeatureError(f"{location.write / name}: cannot write the question vocabulary ({exc.strerror or exc}); "
+                           "set data.cache_dir to a writable folder (--set data.cache_dir=DIR)") from None
     return vocab
 
 
@@ -170,7 +186,8 @@ class AVQADataset:
         self.text_model = text_model_name(cfg, text_model)
         self.text_cache: TextCache = load_or_build_text_cache(
             self.data.root, get_text_encoder(self.text_model), [q.text for q in self.questions],
-            object_texts(self.questions), progress=progress, more_texts=self._other_split_texts)
+            object_texts(self.questions), progress=progress, more_texts=self._other_split_texts,
+            location=cache_location(cfg))
         self.with_q_tokens = cfg.text_encoder != "vocab"
         self._build_arrays()
 

@@ -24,7 +24,8 @@ from typing import Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from mcdlib.errors import FeatureError
+from mcdlib.errors import ConfigError, FeatureError
+from mcdlib.utils.names import safe_name
 
 #: defaults when neither the config nor ``manifest.json`` name a feature / length
 DEFAULT_AUDIO_FEATURE = "vggish"
@@ -38,13 +39,13 @@ MANIFEST = "manifest.json"
 
 
 def feature_dir(dataset_dir: str | Path, name: str) -> Path:
-    """``<dataset>/feats/<name>``."""
-    return Path(dataset_dir) / FEATS_DIR / name
+    """``<dataset>/feats/<name>`` (``name`` must be a plain file name: FeatureError otherwise)."""
+    return Path(dataset_dir) / FEATS_DIR / safe_name(name, what="feature name", error=FeatureError)
 
 
 def feature_path(dataset_dir: str | Path, name: str, video_id: str) -> Path:
-    """``<dataset>/feats/<name>/<video_id>.npy``."""
-    return feature_dir(dataset_dir, name) / f"{video_id}.npy"
+    """``<dataset>/feats/<name>/<video_id>.npy`` (both names checked: they never leave the folder)."""
+    return feature_dir(dataset_dir, name) / f"{safe_name(str(video_id), what='video_id', error=FeatureError)}.npy"
 
 
 def feature_names(dataset_dir: str | Path) -> list[str]:
@@ -66,6 +67,24 @@ def read_manifest(dataset_dir: str | Path) -> dict:
     if not isinstance(data, dict):
         raise FeatureError(f"{path}: expected a JSON object with 'seconds' and 'features'")
     return data
+
+
+def require_dataset_dir(root: str | Path) -> Path:
+    """``root`` when it is an existing folder; else a ConfigError saying what it is instead."""
+    root = Path(root)
+    if root.is_dir():
+        return root
+    if root.exists():
+        hint = ""
+        if root.suffix == ".json" and root.parent.name in ("json", "json_update"):
+            hint = f" (this looks like an annotation file: the dataset folder is {root.parent.parent})"
+        raise ConfigError(f"data.root (--data) {root} is a file, not a dataset folder{hint}; give the folder "
+                          "that holds json/ (annotations) and feats/ (features)")
+    parent = next((p for p in root.parents if p.is_dir()), None)
+    raise ConfigError(f"data.root (--data) {root}: no such dataset folder"
+                      + (f" ({parent} exists but holds no {root.relative_to(parent)})" if parent is not None
+                         and parent != Path(".") else "")
+                      + "; build one with `mcd data synth --out DIR` or lay out real data as in docs/DATASETS.md")
 
 
 @dataclass(frozen=True)
@@ -290,7 +309,12 @@ def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
             records = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
-        ids.update(str(r["video_id"]) for r in records if isinstance(r, dict) and "video_id" in r)
+        if not isinstance(records, list):
+            raise FeatureError(f"{path}: the top level is a {type(records).__name__}, expected a list of "
+                               "question records; fix the annotation file (mcd data check)")
+        for index, record in enumerate(records):
+            if isinstance(record, dict) and "video_id" in record:
+                ids.add(safe_name(str(record["video_id"]), what="video_id", where=f"{path}: record {index}"))
     return sorted(ids)
 
 

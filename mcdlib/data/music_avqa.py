@@ -20,7 +20,9 @@ AVST code does (:func:`reference_tokens`). Duplicated question ids (the original
 ``drop`` or ``error``; ``DataConfig.duplicates``).
 
 Every malformed input raises :class:`~mcdlib.errors.AnnotationError` naming the file, the
-record index and the question_id at fault.
+record index and the question_id at fault. A ``video_id`` is joined into file names
+(``feats/<name>/<video_id>.npy``), so one holding a path separator, ``..``, a leading dot or a
+control character is refused here (:func:`mcdlib.utils.names.safe_name`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mcdlib.data.templates import CELLS, QUESTION_MARKS, find_template, placeholders_of
-from mcdlib.errors import AnnotationError
+from mcdlib.errors import AnnotationError, ConfigError
+from mcdlib.utils.names import safe_name
 
 #: keys every record must have (``question_deleted`` is optional: it is always 0)
 REQUIRED_KEYS: tuple[str, ...] = ("video_id", "question_id", "type", "question_content", "templ_values")
@@ -233,8 +236,9 @@ class _RecordParser:
             values = tuple(str(v) for v in _parse_listish(record["templ_values"]))
         except ValueError as exc:
             raise self.fail(index, record, f"templ_values is not parseable: {exc}") from None
+        video_id = safe_name(str(record["video_id"]), what="video_id", where=self.where(index, record))
         try:
-            return make_question(int(qid), str(record["video_id"]), template, values,
+            return make_question(int(qid), video_id, template, values,
                                  str(record[answer_key]), cell=(scenario, qtype))
         except ValueError as exc:
             raise self.fail(index, record, f"fewer templ_values than placeholders: {exc}") from None
@@ -350,7 +354,9 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
 
 
 def split_path(dataset_dir: str | Path, split: str, annotations: str = "json") -> Path:
-    """``<dataset_dir>/<annotations>/avqa-<split>.json``."""
+    """``<dataset_dir>/<annotations>/avqa-<split>.json`` (both names checked: plain file names)."""
+    safe_name(annotations, what="annotation folder name", error=ConfigError)
+    safe_name(split, what="split name", error=ConfigError)
     return Path(dataset_dir) / annotations / f"avqa-{split}.json"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,14 +29,15 @@ import torch.nn.functional as F
 
 from mcdlib.config import Config, save_yaml, to_dict
 from mcdlib.errors import RunError
-from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_spec, config_hash,
-                                     load_checkpoint, load_model_state, restore_rng_state,
+from mcdlib.data.fingerprint import dataset_fingerprint
+from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_same_data, check_spec,
+                                     config_hash, load_checkpoint, load_model_state, restore_rng_state,
                                      save_checkpoint)
 from mcdlib.train.device import AmpSettings, amp_settings
 from mcdlib.train.distributed import Distributed, setup
 from mcdlib.train.metrics import EpochMeter
 from mcdlib.utils.io import torch_threads
-from mcdlib.train.run_folder import (RunFolder, append_metrics, package_versions, read_metrics,
+from mcdlib.train.run_folder import (RunFolder, append_metrics, lock_run, package_versions, read_metrics,
                                      write_json, write_metrics)
 
 ModelFactory = Callable[[Any, Any], torch.nn.Module]
@@ -194,7 +196,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     """
     dist = setup(cfg.train.device)
     try:
-        with deterministic_mode(cfg.train.deterministic, dist.device), torch_threads(cfg.train.threads):
+        with (lock_run(out_dir, "mcd train") if dist.is_main else contextlib.nullcontext()), \
+                deterministic_mode(cfg.train.deterministic, dist.device), torch_threads(cfg.train.threads):
             trainer = Trainer(cfg, out_dir, dist, progress=cfg.train.progress if progress is None else progress,
                               datasets=datasets, model_factory=model_factory)
             return trainer.fit(resume=resume)
@@ -213,12 +216,14 @@ class Trainer:
         self.device = dist.device
         self.progress = bool(progress) and dist.is_main
         self.amp = amp_settings(self.device, cfg.train.amp)
+        own_data = datasets is None  # read from cfg.data: fingerprinted (mcdlib.data.fingerprint)
         datasets = datasets if datasets is not None else open_datasets(cfg, ("train", "val"), dist, self.progress)
         self.train_data = check_not_empty(datasets["train"], cfg.data.train_split, cfg)
         self.val_data = check_not_empty(datasets["val"], cfg.data.val_split, cfg)
         self.spec = self.train_data.spec
         check_spec(self.spec.to_dict(), self.val_data.spec, f"{cfg.data.val_split} split vs {cfg.data.train_split} split")
         self.answers = answers_of(self.train_data, cfg)
+        self.dataset_fp = dataset_fingerprint(cfg.data) if own_data else None
         torch.manual_seed(cfg.train.seed)
         self.model = (model_factory or default_model_factory)(cfg.model, self.spec).to(self.device)
         self.features = model_features(cfg.model, model_factory)
@@ -283,6 +288,11 @@ class Trainer:
     def restore(self, payload: dict[str, Any]) -> None:
         source = self.run.last
         check_resumable(payload, self.cfg, source, self.run.root)
+        check_same_data(payload.get("dataset"), self.dataset_fp, source, "resume",
+                        [self.cfg.data.train_split, self.cfg.data.val_split], self.cfg.data.annotations)
+        if self.cfg.train.epochs < int(payload["epoch"]):
+            raise RunError(f"{source}: cannot resume to train.epochs={self.cfg.train.epochs}: the run has already "
+                           f"done {payload['epoch']} epochs; set train.epochs to {payload['epoch']} or more")
         check_spec(payload["spec"], self.spec, source)
         load_model_state(self.model, payload["model"], source, payload["config"].get("model"), self.cfg.model)
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -367,7 +377,7 @@ class Trainer:
             "spec": self.spec.to_dict(), "type_object_features": self.spec.type_object_features,
             "answers": list(self.answers),
             "best": {"epoch": self.best_epoch, "acc": self.best_acc, "elapsed_s": self.time_to_best},
-            "elapsed_s": self.elapsed, "started": self.started,
+            "elapsed_s": self.elapsed, "started": self.started, "dataset": self.dataset_fp,
         }
 
     def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
@@ -388,6 +398,7 @@ class Trainer:
                         "mean_epoch_s": round(self.elapsed / max(len(records), 1), 3)},
             "device": str(self.device), "amp": self.amp.name, "world_size": self.dist.world_size,
             "parameters": n_params, "versions": package_versions(), "started": self.started,
+            "dataset": self.dataset_fp,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         if error:
@@ -397,7 +408,14 @@ class Trainer:
     def write_status(self, status: str, error: str | None = None) -> dict[str, Any]:
         summary = self.summary(status, error)
         if self.dist.is_main:
-            write_json(self.run.run_json, summary)
+            try:
+                write_json(self.run.run_json, summary)
+            except OSError as exc:  # e.g. the disk is full: say so, keep the error that got us here
+                if status == "running":
+                    raise RunError(f"{self.run.run_json}: cannot write the run status ({exc.strerror or exc}); "
+                                   f"free disk space, then resume: mcd train --out {self.run.root} --resume") from None
+                print(f"mcd: warning: could not record status {status!r} in {self.run.run_json} "
+                      f"({exc.strerror or exc})", file=sys.stderr)
         return summary
 
     def end_epoch(self, epoch: int, train_rec: dict, val_rec: dict | None, seconds: float, lr: float) -> None:
