@@ -122,7 +122,7 @@ class DataConfig:
     """Where the data is and how questions and features are turned into batches."""
 
     root: str = doc("data/music_scenes/classroom", "dataset folder holding json/ and feats/")
-    annotations: str = doc("json", "annotation sub-folder: json (original) or json_update (corrected)", name=True)
+    annotations: str = doc("auto", "annotation sub-folder: auto (json_update when the dataset has it, else json), json (original) or json_update (corrected; what papers since 2023 report)", name=True)
     train_split: str = doc("train", "split names: <annotations>/avqa-<split>.json", name=True)
     val_split: str = doc("val", "", name=True)
     test_split: str = doc("test", "", name=True)
@@ -132,7 +132,8 @@ class DataConfig:
     seconds: int = non_negative(0, "nominal video length in seconds (0 = read it from manifest.json, else 60)")
     segments: int = positive(10, "segments sampled per video (every seconds/segments-th second)")
     text_encoder: str = choice("minilm", ("minilm", "vocab"), "question features: frozen MiniLM token features or word ids over the 93-word vocabulary")
-    text_model: str = choice("minilm", ("minilm", "hash"), "frozen text encoder for question tokens and text objects (hash: a seeded random stand-in for fast smoke tests, not a language model)")
+    text_model: str = choice("minilm", ("minilm", "clip_vit_b32", "clip_vit_l14", "hash"), "frozen text encoder for question tokens and text objects (clip_*: CLIP's text tower from data.text_model_source; hash: a seeded random stand-in for fast smoke tests, not a language model)")
+    text_model_source: str = doc("", "where a clip_* text_model loads from: a local folder holding a saved CLIPModel, or a hub name (default: openai/clip-vit-base-patch32 or -large-patch14, from the Hugging Face cache or, online, the hub)")
     max_question_tokens: int = positive(14, "question length in words for the vocabulary encoder (reference: 14)")
     answer_order: str = choice("reference", ("reference", "sorted"), "answer index order")
     unknown_answers: str = choice("error", ("error", "unknown"), "an answer outside the vocabulary: error, or map to an explicit <unk> class")

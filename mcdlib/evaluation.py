@@ -73,13 +73,15 @@ class EvaluationResult:
     """Per-cell counts (in :data:`~mcdlib.data.templates.CELLS` order) and everything derived.
 
     ``missing`` is how many questions had no prediction and were counted wrong
-    (``missing="wrong"``); ``source`` names what was evaluated (for titles).
+    (``missing="wrong"``); ``source`` names what was evaluated (for titles); ``annotations`` the
+    annotation version evaluated (``json_update`` or ``json``; shown in the title and the JSON).
     """
 
     correct: tuple[int, ...]
     total: tuple[int, ...]
     source: str = ""
     missing: int = 0
+    annotations: str = ""
 
     @property
     def n(self) -> int:
@@ -119,6 +121,8 @@ class EvaluationResult:
             out[scenario]["All"] = self.accuracy(scenario)
         out["Overall"] = self.overall
         out["n"] = self.n
+        if self.annotations:
+            out["annotations"] = self.annotations
         return out
 
     def save_json(self, path: str | Path) -> Path:
@@ -131,7 +135,9 @@ class EvaluationResult:
     def table(self, title: str | None = None) -> str:
         """The 13 official lines with labelled columns (row, accuracy %, correct / n)."""
         title = title if title is not None else f"MUSIC-AVQA accuracy: {self.source or 'predictions'}"
-        lines = [f"{title} ({self.n:,} questions" + (f", {self.missing} missing counted wrong)" if self.missing else ")"),
+        version = f"annotations {self.annotations}, " if self.annotations else ""
+        lines = [f"{title} ({version}{self.n:,} questions"
+                 + (f", {self.missing} missing counted wrong)" if self.missing else ")"),
                  f"{'row':<24}{'accuracy %':>11}{'correct / n':>16}"]
         for label, acc, correct, total in self.rows():
             acc_text = f"{acc:.2f}" if acc is not None else "-"
@@ -142,12 +148,14 @@ class EvaluationResult:
         return self.table()
 
 
-def _tally(is_correct: np.ndarray, cells: np.ndarray, source: str = "", missing: int = 0) -> EvaluationResult:
+def _tally(is_correct: np.ndarray, cells: np.ndarray, source: str = "", missing: int = 0,
+           annotations: str = "") -> EvaluationResult:
     if len(cells) and (cells.min() < 0 or cells.max() >= len(CELLS)):
         raise ValueError(f"cell indices must lie in 0..{len(CELLS) - 1}, got {cells.min()}..{cells.max()}")
     correct = np.bincount(cells, weights=is_correct.astype(np.float64), minlength=len(CELLS))
     total = np.bincount(cells, minlength=len(CELLS))
-    return EvaluationResult(tuple(int(round(c)) for c in correct), tuple(int(t) for t in total), source, missing)
+    return EvaluationResult(tuple(int(round(c)) for c in correct), tuple(int(t) for t in total), source, missing,
+                            annotations)
 
 
 def _as_array(values: Any) -> np.ndarray:
@@ -193,9 +201,10 @@ def _normalise_predictions(predictions: Mapping[Any, Any], name: str) -> dict[in
 
 def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], missing: str = "error",
              vocab: AnswerVocab | None = None, source: str = "",
-             predictions_name: str = "predictions", unknown_answers: str = "error") -> EvaluationResult:
+             predictions_name: str = "predictions", unknown_answers: str = "error",
+             annotations: str = "") -> EvaluationResult:
     """Evaluate predictions (question_id → answer string; ids as ints or strings) against the
-    annotation records being evaluated.
+    annotation records being evaluated (``annotations``: their version, reported with the result).
 
     Predictions naming ids that are not in ``questions`` are a PredictionError; so are
     questions without a prediction unless ``missing="wrong"`` (they count as wrong), and keys
@@ -244,7 +253,7 @@ def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], miss
                       UnknownPredictionWarning, stacklevel=2)
     is_correct = np.fromiter((preds.get(q.question_id) == q.answer for q in questions), dtype=bool, count=len(questions))
     cells = np.fromiter((cell_index(q.scenario, q.qtype) for q in questions), dtype=np.int64, count=len(questions))
-    return _tally(is_correct, cells, source, missing=len(missing_ids))
+    return _tally(is_correct, cells, source, missing=len(missing_ids), annotations=annotations)
 
 
 def load_predictions(path: str | Path) -> dict[str, str]:

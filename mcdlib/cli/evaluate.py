@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from mcdlib.config import DataConfig
-from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, read_annotations
+from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, annotation_version_of, read_annotations
 from mcdlib.errors import McdError
 from mcdlib.evaluation import MISSING_POLICIES, UNKNOWN_ANSWER_POLICIES, evaluate, load_predictions
 
@@ -37,6 +37,7 @@ class EvalInputs:
     predictions_name: str  # where the predictions come from, for messages
     unknown_answers: str = "error"  # annotation answers outside the vocabulary (evaluate())
     notes: dict | None = None  # added to the JSON (e.g. the run's status) and shown in the title
+    annotations: str = ""  # the annotation version evaluated (json_update / json)
 
 
 def annotations_mode(args) -> EvalInputs:
@@ -46,7 +47,7 @@ def annotations_mode(args) -> EvalInputs:
                        "mcd eval --annotations avqa-test.json --predictions predictions.json")
     questions = read_annotations(args.annotations, duplicates=args.duplicates)
     return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions),
-                      unknown_answers=args.unknown_answers)
+                      annotations=annotation_version_of(args.annotations), unknown_answers=args.unknown_answers)
 
 
 def run_mode(args) -> EvalInputs:
@@ -71,7 +72,7 @@ def run_mode(args) -> EvalInputs:
              "checkpoint": args.checkpoint}
     return EvalInputs(dataset.questions, predictions,
                       f"{args.run} ({args.split}, {args.checkpoint} checkpoint; run {state})",
-                      str(written), unknown_answers="score", notes=notes)
+                      str(written), annotations=dataset.annotations, unknown_answers="score", notes=notes)
 
 
 #: (name, is this mode selected?, build its inputs) — the first selected mode runs
@@ -106,7 +107,8 @@ def register(sub) -> None:
     trained.add_argument("--allow-other-data", action="store_true",
                          help="evaluate on a dataset other than the one the run was trained on (its recorded "
                               "fingerprint); refused by default")
-    p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the accuracies as JSON")
+    p.add_argument("--json", dest="json_out", metavar="OUT", default=None,
+                   help="also write the accuracies (and the annotation version) as JSON")
     p.add_argument("--unknown-answers", choices=UNKNOWN_ANSWER_POLICIES, default="error",
                    help="annotation answers outside the 42-answer vocabulary: an error listing the question ids, "
                         "or score them by string match (default: %(default)s)")
@@ -131,7 +133,7 @@ def run(args) -> int:
         inputs = build(args)
         result = evaluate(inputs.predictions, inputs.questions, missing=args.missing,
                           source=inputs.source, predictions_name=inputs.predictions_name,
-                          unknown_answers=inputs.unknown_answers)
+                          annotations=inputs.annotations, unknown_answers=inputs.unknown_answers)
     for warning in caught:
         print(f"mcd: warning: {warning.message}", file=sys.stderr)
     print(result.table())

@@ -37,7 +37,7 @@ import torch
 
 from mcdlib.data.cache_dir import cache_location
 from mcdlib.data.features import ResolvedData, require_dataset_dir, resolve_data_config, write_random_features
-from mcdlib.data.music_avqa import Question, load_split, reference_tokens, split_path
+from mcdlib.data.music_avqa import Question, load_split, reference_tokens, resolve_annotations, split_path
 from mcdlib.data.spec import DataSpec
 from mcdlib.data.store import (PackedStore, pack, pack_command, read_index, require_current, stale_videos,
                                to_float32)
@@ -45,7 +45,7 @@ from mcdlib.data.templates import CELLS, PLACEHOLDER_FILLERS, TEMPLATES, cell_in
 from mcdlib.data.text_cache import (CACHE_DIR, TextCache, keyword_text, load_or_build_text_cache,
                                     object_texts)
 from mcdlib.data.vocab import REFERENCE_ANSWERS, AnswerVocab, QuestionVocab
-from mcdlib.encoders.text import TEXT_ENCODERS, get_text_encoder
+from mcdlib.encoders.text import SOURCED_TEXT_ENCODERS, TEXT_ENCODERS, get_text_encoder
 from mcdlib.errors import AnnotationError, ConfigError, FeatureError
 
 #: split roles resolved through DataConfig.<role>_split
@@ -63,6 +63,11 @@ FEATURE_KEYS = ("audio", "visual", "visual_grid")
 def split_name(cfg, split: str) -> str:
     """``train``/``val``/``test`` map to ``cfg.<role>_split``; any other name is a file's split."""
     return getattr(cfg, f"{split}_split") if split in SPLIT_ROLES else split
+
+
+def text_model_source(cfg, text_model: str) -> str:
+    """``cfg.text_model_source`` for the encoders that load from one (CLIP), else ``""``."""
+    return getattr(cfg, "text_model_source", "") if text_model in SOURCED_TEXT_ENCODERS else ""
 
 
 def text_model_name(cfg, text_model: str | None = None) -> str:
@@ -124,7 +129,8 @@ def ensure_packed(cfg, progress: bool = True) -> dict:
 def question_vocab_path(cfg) -> Path:
     """``<root>/cache/question_vocab-<annotations>-<train split>.json`` (the default place; see
     :mod:`mcdlib.data.cache_dir` for ``data.cache_dir`` and read-only datasets)."""
-    return Path(cfg.root) / CACHE_DIR / f"question_vocab-{cfg.annotations}-{cfg.train_split}.json"
+    version = resolve_annotations(cfg.root, cfg.annotations)
+    return Path(cfg.root) / CACHE_DIR / f"question_vocab-{version}-{cfg.train_split}.json"
 
 
 def template_word_lists() -> list[list[str]]:
@@ -176,16 +182,19 @@ class AVQADataset:
         self.cfg = cfg
         self.split = split_name(cfg, split)
         self.data = resolve_data_config(cfg)
-        self.questions: list[Question] = load_split(cfg.root, self.split, cfg.annotations, cfg.duplicates)
+        #: the annotation version read (``data.annotations`` with ``auto`` resolved)
+        self.annotations = resolve_annotations(cfg.root, cfg.annotations)
+        self.questions: list[Question] = load_split(cfg.root, self.split, self.annotations, cfg.duplicates)
         if not self.questions:
-            raise AnnotationError(f"{split_path(cfg.root, self.split, cfg.annotations)}: split "
+            raise AnnotationError(f"{split_path(cfg.root, self.split, self.annotations)}: split "
                                   f"{self.split!r} holds no questions; give a non-empty split")
         self.answer_vocab = answer_vocab or AnswerVocab(order=cfg.answer_order, unknown=cfg.unknown_answers)
         self.question_vocab = question_vocab or load_or_build_question_vocab(cfg)
         self.store = open_packed_store(self.data)
         self.text_model = text_model_name(cfg, text_model)
         self.text_cache: TextCache = load_or_build_text_cache(
-            self.data.root, get_text_encoder(self.text_model), [q.text for q in self.questions],
+            self.data.root, get_text_encoder(self.text_model, text_model_source(cfg, self.text_model)),
+            [q.text for q in self.questions],
             object_texts(self.questions), progress=progress, more_texts=self._other_split_texts,
             location=cache_location(cfg))
         self.with_q_tokens = cfg.text_encoder != "vocab"
@@ -198,8 +207,8 @@ class AVQADataset:
         others = []
         for role in SPLIT_ROLES:
             name = split_name(self.cfg, role)
-            if name != self.split and split_path(self.cfg.root, name, self.cfg.annotations).is_file():
-                others += load_split(self.cfg.root, name, self.cfg.annotations, self.cfg.duplicates)
+            if name != self.split and split_path(self.cfg.root, name, self.annotations).is_file():
+                others += load_split(self.cfg.root, name, self.annotations, self.cfg.duplicates)
         return [q.text for q in others], object_texts(others)
 
     def _build_arrays(self) -> None:
@@ -241,7 +250,7 @@ class AVQADataset:
         return len(self.questions)
 
     def __repr__(self) -> str:
-        return (f"AVQADataset({self.data.root}, split={self.split!r}, {len(self)} questions, "
+        return (f"AVQADataset({self.data.root}, {self.annotations}, split={self.split!r}, {len(self)} questions, "
                 f"features={self.data.features}, text={self.text_model})")
 
     @functools.cached_property

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from mcdlib.data.features import resolve_data_config
+from mcdlib.data.music_avqa import resolve_annotations
 from mcdlib.data.store import feature_digest, read_index
 from mcdlib.utils.io import file_sha256
 
@@ -31,8 +32,9 @@ from mcdlib.utils.io import file_sha256
 def dataset_fingerprint(cfg) -> dict[str, Any]:
     """The fingerprint of the dataset a DataConfig points at (see the module doc)."""
     data = resolve_data_config(cfg)
-    folder = Path(cfg.root) / cfg.annotations
-    annotations = {f"{cfg.annotations}/{p.name}": file_sha256(p)[:16]
+    version = resolve_annotations(cfg.root, cfg.annotations)  # "auto" -> json_update or json
+    folder = Path(cfg.root) / version
+    annotations = {f"{version}/{p.name}": file_sha256(p)[:16]
                    for p in sorted(folder.glob("avqa-*.json"))}
     index = read_index(cfg.root)
     features = {name: feature_digest(index, name) if index and name in index["features"] else None
@@ -53,6 +55,8 @@ def fingerprint_differences(saved: dict | None, current: dict | None, splits: It
     if not saved or not current:
         return []
     old, new = saved.get("annotations") or {}, current.get("annotations") or {}
+    if annotations == "auto":  # the version the current fingerprint resolved "auto" to
+        annotations = next((k.split("/", 1)[0] for k in new), None)
     if splits is None:
         names = sorted(old)
     else:

@@ -217,10 +217,16 @@ def check_resumable(payload: dict[str, Any], cfg: Config, source: str | Path, ru
 
 
 def check_spec(saved: dict[str, Any], spec, source: str | Path) -> None:
-    """The data a checkpoint was trained on must have the dimensions of the data at hand."""
+    """The data a checkpoint was trained on must have the dimensions of the data at hand.
+
+    A data side without a grid (``visual_grid`` None) is not compared: models that read no grid
+    are given none (:func:`mcdlib.train.loop.data_config_for`), and a model that needs one is
+    refused before it gets here."""
     current = spec.to_dict()
     problems = []
     for key, what in FEATURE_DIMS.items():
+        if key == "visual_grid" and current.get(key) is None:
+            continue
         if key in saved and key in current and _norm(saved[key]) != _norm(current[key]):
             problems.append(f"{what}: checkpoint has {key}={_norm(saved[key])}, data has {_norm(current[key])}")
     if problems:

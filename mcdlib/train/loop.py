@@ -17,6 +17,7 @@ val accuracy improved). The run folder layout is described in :mod:`mcdlib.train
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from mcdlib.config import Config, save_yaml, to_dict
-from mcdlib.errors import RunError
+from mcdlib.errors import ConfigError, RunError
 from mcdlib.data.fingerprint import dataset_fingerprint
 from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_same_data, check_spec,
                                      config_hash, load_checkpoint, load_model_state, restore_rng_state,
@@ -71,7 +72,7 @@ def forward_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], devic
 
 
 def open_datasets(cfg: Config, roles: tuple[str, ...] = ("train", "val"), dist: Distributed | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, model_factory: ModelFactory | None = None) -> dict[str, Any]:
     """``AVQADataset`` for each split role (``train``/``val``/``test`` or a file's split name).
 
     Missing packed features are packed first (resumable); later splits share the first one's
@@ -81,21 +82,58 @@ def open_datasets(cfg: Config, roles: tuple[str, ...] = ("train", "val"), dist: 
     from mcdlib.data.dataset import AVQADataset, ensure_packed
 
     dist = dist or Distributed()
+    data_cfg = data_config_for(cfg, model_factory)
 
     def open_all() -> dict[str, Any]:
-        first = AVQADataset(cfg.data, roles[0], progress=progress)
+        first = AVQADataset(data_cfg, roles[0], progress=progress)
         out = {roles[0]: first}
         for role in roles[1:]:
-            out[role] = AVQADataset(cfg.data, role, first.answer_vocab, first.question_vocab, progress=progress)
+            out[role] = AVQADataset(data_cfg, role, first.answer_vocab, first.question_vocab, progress=progress)
         return out
 
     if dist.is_main:
-        ensure_packed(cfg.data, progress=progress)
+        ensure_packed(data_cfg, progress=progress)
         datasets = open_all()
     dist.barrier()
     if not dist.is_main:
         datasets = open_all()
     return datasets
+
+
+def data_config_for(cfg: Config, model_factory: ModelFactory | None = None):
+    """``cfg.data`` as the model needs it: a model that reads no grid gets no grid (so a large
+    grid folder such as res18_14x14 is neither packed nor loaded for it), and a model that needs
+    one (AVST) is refused with the fix when none resolves, instead of training on a one-cell grid."""
+    from mcdlib.data.features import feature_names, resolve_data_config
+
+    needed = model_features(cfg.model, model_factory)
+    if needed is None:
+        return cfg.data
+    resolved = resolve_data_config(cfg.data)
+    if "visual_grid" in needed and resolved.visual_grid is None:
+        folders = ", ".join(feature_names(resolved.root)) or "none"
+        raise ConfigError(
+            f"model.name={cfg.model.name} needs a visual grid feature (per second [G, D] cells or a [D, H, W] map) "
+            f"but none resolves in {resolved.root / 'feats'} (folders: {folders}); extract one "
+            "(data_scripts/extract_features.py --visual-encoder resnet18 writes res18_14x14), link the official "
+            f"res18_14x14 folder into {resolved.root / 'feats'}, or name a grid folder with "
+            "--set data.visual_grid_feature=NAME")
+    if "visual_grid" not in needed and resolved.visual_grid is not None:
+        return dataclasses.replace(cfg.data, visual_grid_feature="none")
+    return cfg.data
+
+
+def data_summary(dataset, cfg: Config) -> dict[str, Any]:
+    """What a run read: dataset folder, annotation version, feature names, seconds, segments, text encoder."""
+    data = getattr(dataset, "data", None)
+    return {
+        "root": str(cfg.data.root),
+        "annotations": getattr(dataset, "annotations", None) or cfg.data.annotations,
+        "features": ({"audio": data.audio, "visual": data.visual, "visual_grid": data.visual_grid}
+                     if data is not None else None),
+        "seconds": getattr(data, "seconds", None), "segments": getattr(data, "segments", cfg.data.segments),
+        "text_model": getattr(dataset, "text_model", cfg.data.text_model),
+    }
 
 
 def open_dataset(cfg: Config, split: str, progress: bool = True):
@@ -105,7 +143,9 @@ def open_dataset(cfg: Config, split: str, progress: bool = True):
 
 def check_not_empty(dataset, split: str, cfg: Config):
     if len(dataset) == 0:
-        where = Path(cfg.data.root) / cfg.data.annotations / f"avqa-{split}.json"
+        from mcdlib.data.music_avqa import split_path
+
+        where = split_path(cfg.data.root, split, getattr(dataset, "annotations", None) or cfg.data.annotations)
         raise RunError(f"{where}: the {split!r} split holds no questions; check the annotation file "
                        "(mcd data check) or choose another split in data.*_split")
     return dataset
@@ -217,10 +257,12 @@ class Trainer:
         self.progress = bool(progress) and dist.is_main
         self.amp = amp_settings(self.device, cfg.train.amp)
         own_data = datasets is None  # read from cfg.data: fingerprinted (mcdlib.data.fingerprint)
-        datasets = datasets if datasets is not None else open_datasets(cfg, ("train", "val"), dist, self.progress)
+        datasets = datasets if datasets is not None else open_datasets(cfg, ("train", "val"), dist, self.progress,
+                                                                        model_factory)
         self.train_data = check_not_empty(datasets["train"], cfg.data.train_split, cfg)
         self.val_data = check_not_empty(datasets["val"], cfg.data.val_split, cfg)
         self.spec = self.train_data.spec
+        self.data_info = data_summary(self.train_data, cfg)
         check_spec(self.spec.to_dict(), self.val_data.spec, f"{cfg.data.val_split} split vs {cfg.data.train_split} split")
         self.answers = answers_of(self.train_data, cfg)
         self.dataset_fp = dataset_fingerprint(cfg.data) if own_data else None
@@ -387,7 +429,7 @@ class Trainer:
         n_params = sum(p.numel() for p in self.model.parameters())
         out = {
             "status": status, "run_dir": str(self.run.root), "model": self.cfg.model.name,
-            "preset": self.cfg.preset, "config_hash": self.hash,
+            "preset": self.cfg.preset, "config_hash": self.hash, "data": self.data_info,
             "epochs_done": self.epochs_done, "epochs": self.cfg.train.epochs,
             "best_epoch": self.best_epoch, "best_val_acc": self.best_acc,
             "best_val_cells": (best.get("val") or {}).get("cells"),
@@ -440,6 +482,8 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         self.prepare_folder(resume)
+        if self.dist.is_main and self.progress:
+            print(f"{self.cfg.model.name}: data {format_data(self.data_info)}")
         cfg = self.cfg.train
         status, error = "interrupted", None
         try:
@@ -478,12 +522,21 @@ class Trainer:
         return summary
 
 
+def format_data(data: dict[str, Any]) -> str:
+    """``ROOT, annotations V, features audio=A visual=V grid=G`` (a run's :func:`data_summary`)."""
+    features = data.get("features") or {}
+    names = " ".join(f"{k.replace('visual_grid', 'grid')}={v or '-'}" for k, v in features.items())
+    return f"{data['root']}, annotations {data['annotations']}" + (f", features {names}" if names else "")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The short text printed at the end of a run."""
     t = summary["timings"]
     lines = [f"run {summary['run_dir']}: {summary['model']} ({summary['status']}), "
              f"{summary['epochs_done']}/{summary['epochs']} epochs in {format_seconds(t['total_s'])} "
              f"on {summary['device']} (x{summary['world_size']})"]
+    if summary.get("data"):
+        lines.append(f"  data: {format_data(summary['data'])}")
     if summary.get("best_epoch") is not None:
         lines.append(f"  best epoch {summary['best_epoch']}: val acc {summary['best_val_acc']:.2f} "
                      f"(reached after {format_seconds(t['time_to_best_s'])}); "

@@ -151,8 +151,10 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
         predictions = predict(run_dir, split, checkpoint, data_root=data_root, dataset=dataset,
                               model_factory=model_factory, progress=progress, allow_other_data=allow_other_data)
         result = evaluate(predictions, dataset.questions, source=f"{run.root} ({split}, {checkpoint} checkpoint)",
-                          predictions_name=str(run.predictions(split)), unknown_answers="score")
-        write_json(run.scores(split), {"split": split, "checkpoint": checkpoint, "n": result.n,
+                          predictions_name=str(run.predictions(split)), unknown_answers="score",
+                          annotations=getattr(dataset, "annotations", ""))
+        write_json(run.scores(split), {"split": split, "checkpoint": checkpoint, "annotations": result.annotations,
+                                       "n": result.n,
                                        "rows": {label: acc for label, acc, _, _ in result.rows()},
                                        "correct": list(result.correct), "total": list(result.total),
                                        "run_status": status.get("status"), "epochs_done": status.get("epochs_done")})
