@@ -1,5 +1,4 @@
-"""Audio encoders: the designed log-mel features (logmel 128-d, logmel2 372-d) and the weights-only
-VGGish entry."""
+"""Audio encoders: the designed log-mel features (logmel 128-d, logmel2 372-d) and the weights-only VGGish entry."""
 
 from __future__ import annotations
 
@@ -148,27 +147,3 @@ def test_logmel2_onsets_count_notes_and_the_envelope_follows_time(encoder2):
     envelope = encoder2.encode(renderer.render(scene).mix[None])[0, 1, ENVELOPE]
     assert envelope[:4].max() < -5.0 and envelope[6:].min() > -4.0  # 100 ms frames see the entry
     assert encoder2.encode(renderer.render(scene).mix[None])[0, 1, ENVELOPE_FLUX][5] > 1.0
-
-
-def test_vggish_needs_local_weights(tmp_path):
-    with pytest.raises(ConfigError, match="no weights offline"):
-        get_audio_encoder("vggish", SR)
-    with pytest.raises(ConfigError, match="not found"):
-        get_audio_encoder("vggish", SR, weights=str(tmp_path / "vggish.pth"))
-    (tmp_path / "broken.pth").write_bytes(b"not a state dict")
-    with pytest.raises(ConfigError, match="cannot load VGGish weights"):
-        get_audio_encoder("vggish", SR, weights=str(tmp_path / "broken.pth"))
-
-
-@pytest.mark.slow
-def test_vggish_runs_with_a_local_state_dict(tmp_path):
-    from mcdlib.encoders.audio import VGGishNetwork
-
-    torch.manual_seed(0)
-    path = tmp_path / "vggish.pth"
-    torch.save(VGGishNetwork().state_dict(), path)
-    encoder = get_audio_encoder("vggish", SR, weights=str(path))
-    waves = np.random.default_rng(0).standard_normal((2, 2 * SR)).astype(np.float32) * 0.1
-    feats = encoder.encode(waves)
-    assert feats.shape == (2, 2, 128) and feats.dtype == np.float32 and np.isfinite(feats).all()
-    assert encoder.version.startswith("vggish:vggish.pth:")
