@@ -65,24 +65,15 @@ def main() -> None:
     print(f"{data_dir} (version {results['version']}, audio {results['audio_features']}): probes trained on "
           f"{len(train)} train scenes, scored on {len(test)} test scenes")
 
-    sounding = probe_sounding(train, test)
+    probes = {"sounding": probe_sounding}
     if train.grids is not None:
-        columns = probe_columns(train, test)
-        print(columns.summary())
-        results["columns"] = {"identity_accuracy": columns.identity_accuracy,
-                              "identity_majority": columns.identity_majority,
-                              "occupancy_accuracy": columns.occupancy_accuracy,
-                              "occupancy_majority": columns.occupancy_majority}
-    print(sounding.summary())
-    results["sounding"] = {"macro_auc": sounding.macro_auc, "set_accuracy": sounding.set_accuracy,
-                           "set_majority": sounding.set_majority}
+        probes["columns"] = probe_columns
     if train.frames is not None and test.frames is not None:
-        time_line = probe_time_line(train, test)
-        print(time_line.summary())
-        results["time_line"] = {"camera_accuracy": time_line.camera_accuracy,
-                                "camera_majority": time_line.camera_majority,
-                                "lighting_accuracy": time_line.lighting_accuracy,
-                                "lighting_majority": time_line.lighting_majority}
+        probes["time_line"] = probe_time_line
+    for name, probe in probes.items():
+        result = probe(train, test)
+        print(result.summary())
+        results[name] = dataclasses.asdict(result)
 
     pair_train = train
     if args.extra > 0:
@@ -92,8 +83,7 @@ def main() -> None:
     for relation in PAIR_RELATIONS:
         result = probe_pairs(pair_train, test, relation)
         print(result.summary())
-        results["pairs"][relation] = {"accuracy": result.accuracy, "pairs": result.pairs,
-                                      "train_pairs": result.train_pairs, "train_scenes": result.train_scenes}
+        results["pairs"][relation] = dataclasses.asdict(result)
     results["seconds"] = round(time.perf_counter() - start, 1)
     results["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     print(f"took {results['seconds']} s; load average (1 min) before / after: "

@@ -205,25 +205,38 @@ def sample_scene(profile: SceneProfile, seed: int, index: int) -> Scene:
     pool = instrument_pool(profile)
     rng = np.random.default_rng([int(seed), int(index)])
     scene_seed = int(rng.integers(2**31 - 1))  # for renderers (note choice, frame details)
-    n = _player_count(profile, rng)
-    names = _instruments(n, pool, profile.p_duplicate_instrument, rng)
-    players = [Player(instrument=name, x=round(x, 4),
-                      intervals=_intervals(_pattern(rng), profile.seconds, rng),
-                      loudness_db=_loudness(rng), rhythm=_rhythm(rng))
-               for name, x in zip(names, _positions(n, rng))]
+    names = _instruments(_player_count(profile, rng), pool, profile.p_duplicate_instrument, rng)
+    players = _stage_players(names, profile, rng, _pattern)
     offstage = [name for name in pool if name not in names]
     if offstage and rng.random() < profile.p_offscreen:
-        players.append(Player(instrument=str(rng.choice(offstage)), x=0.5, visible=False,
-                              intervals=_intervals(_pattern(rng, allow_silent=False),
-                                                   profile.seconds, rng),
-                              loudness_db=_loudness(rng), rhythm=_rhythm(rng)))
+        players.append(_offscreen_player(offstage, profile, rng))
+    voiceover, backdrop = _someone_plays_voice_backdrop(players, profile, rng)
+    return Scene(video_id=video_id(index), seconds=profile.seconds, players=players,
+                 backdrop=backdrop, voiceover=voiceover, seed=scene_seed)
+
+
+def _stage_players(names: list[str], profile: SceneProfile, rng: np.random.Generator, pattern) -> list[Player]:
+    """The visible players: places, then per player its ``pattern(rng)`` intervals, loudness, rhythm."""
+    return [Player(instrument=name, x=round(x, 4), intervals=_intervals(pattern(rng), profile.seconds, rng),
+                   loudness_db=_loudness(rng), rhythm=_rhythm(rng))
+            for name, x in zip(names, _positions(len(names), rng))]
+
+
+def _offscreen_player(choices: list[str], profile: SceneProfile, rng: np.random.Generator) -> Player:
+    """A sounding player heard but not seen, of an instrument among ``choices``."""
+    return Player(instrument=str(rng.choice(choices)), x=0.5, visible=False,
+                  intervals=_intervals(_pattern(rng, allow_silent=False), profile.seconds, rng),
+                  loudness_db=_loudness(rng), rhythm=_rhythm(rng))
+
+
+def _someone_plays_voice_backdrop(players: list[Player], profile: SceneProfile,
+                                  rng: np.random.Generator) -> tuple[list[tuple[float, float]], str]:
+    """Make a random player sound if nobody does, then draw the voiceover and the backdrop."""
     if not any(p.intervals for p in players):  # someone must play
         lucky = players[int(rng.integers(len(players)))]
         lucky.intervals = _intervals(_pattern(rng, allow_silent=False), profile.seconds, rng)
     voiceover = _voiceover(profile.seconds, rng) if rng.random() < profile.p_voiceover else []
-    backdrop = "outdoor" if rng.random() < profile.p_outdoor else "indoor"
-    return Scene(video_id=video_id(index), seconds=profile.seconds, players=players,
-                 backdrop=backdrop, voiceover=voiceover, seed=scene_seed)
+    return voiceover, "outdoor" if rng.random() < profile.p_outdoor else "indoor"
 
 
 def _pattern_v2(rng: np.random.Generator, p_silent: float) -> str:
@@ -260,24 +273,14 @@ def _sample_scene_v2(profile: SceneProfile, seed: int, index: int) -> Scene:
     pool = instrument_pool(profile)
     rng = np.random.default_rng([int(seed), int(index), 2])
     scene_seed = int(rng.integers(2**31 - 1))
-    n = _player_count(profile, rng)
-    names = _instruments(n, pool, profile.p_duplicate_instrument, rng)
-    players = [Player(instrument=name, x=round(x, 4),
-                      intervals=_intervals(_pattern_v2(rng, profile.p_silent), profile.seconds, rng),
-                      loudness_db=_loudness(rng), rhythm=_rhythm(rng))
-               for name, x in zip(names, _positions(n, rng))]
+    names = _instruments(_player_count(profile, rng), pool, profile.p_duplicate_instrument, rng)
+    players = _stage_players(names, profile, rng, lambda r: _pattern_v2(r, profile.p_silent))
     for _ in range(profile.max_offscreen):  # each further one with p_offscreen again
         offstage = [name for name in pool if name not in {p.instrument for p in players}]
         if not offstage or rng.random() >= profile.p_offscreen:
             break
-        players.append(Player(instrument=str(rng.choice(offstage)), x=0.5, visible=False,
-                              intervals=_intervals(_pattern(rng, allow_silent=False), profile.seconds, rng),
-                              loudness_db=_loudness(rng), rhythm=_rhythm(rng)))
-    if not any(p.intervals for p in players):  # someone must play
-        lucky = players[int(rng.integers(len(players)))]
-        lucky.intervals = _intervals(_pattern(rng, allow_silent=False), profile.seconds, rng)
-    voiceover = _voiceover(profile.seconds, rng) if rng.random() < profile.p_voiceover else []
-    backdrop = "outdoor" if rng.random() < profile.p_outdoor else "indoor"
+        players.append(_offscreen_player(offstage, profile, rng))
+    voiceover, backdrop = _someone_plays_voice_backdrop(players, profile, rng)
     visual = np.random.default_rng([int(seed), int(index), 2, 1])  # the time line: its own stream
     camera = _camera(profile.seconds, [p.x for p in players if p.visible], profile.p_closeup, visual)
     lighting = _lighting(profile.seconds, profile.p_light_change, visual)
