@@ -30,7 +30,7 @@ from mcdlib.errors import ConfigError
 @dataclass
 class SceneProfile:
     name: str = doc("classroom", "profile name")
-    version: int = choice(2, (1, 2), "generator version: 2 (default, modality-controlled) or 1 (the first generator, byte for byte)")
+    version: int = doc(2, "generator version: 2 (default, modality-controlled) or 1 (the first generator, byte for byte)", min=1, max=2)
     videos: int = positive(1500, "number of videos (scenes)")
     questions_per_video: float = positive(5.0, "mean number of questions per video")
     seconds: int = positive(10, "video length in seconds (one segment per second)")
