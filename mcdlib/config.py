@@ -70,6 +70,7 @@ class DataConfig:
     answer_order: str = choice("reference", ("reference", "sorted"), "answer index order")
     unknown_answers: str = choice("error", ("error", "unknown"), "an answer outside the vocabulary: error, or map to an explicit <unk> class")
     duplicates: str = choice("first", ("first", "last", "drop", "error"), "policy for duplicated question ids (original version)")
+    format: str = choice("auto", ("auto", "music_avqa", "avqa"), "annotation format: MUSIC-AVQA (<annotations>/avqa-<split>.json, 42 answers) or AVQA (<annotations>/<split>_qa.json, 4-option multiple choice); auto detects it from the files")
 
 
 @dataclass

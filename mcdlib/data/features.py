@@ -102,13 +102,14 @@ def resolve_data_config(cfg) -> ResolvedData:
     seconds = int(cfg.seconds) or int(manifest.get("seconds") or DEFAULT_SECONDS)
     if cfg.segments < 1 or seconds < 1:
         raise FeatureError(f"data.seconds={seconds} and data.segments={cfg.segments} must be positive")
+    segments = min(int(cfg.segments), seconds)  # at most one segment per row (AVQA's HDF5 features: 8 clips)
     return ResolvedData(
         root=Path(cfg.root),
         audio=pick(cfg.audio_feature, "audio", DEFAULT_AUDIO_FEATURE),
         visual=pick(cfg.visual_feature, "visual", DEFAULT_VISUAL_FEATURE),
         visual_grid=pick(cfg.visual_grid_feature, "visual_grid", None),
         seconds=seconds,
-        segments=int(cfg.segments),
+        segments=segments,
     )
 
 
@@ -278,19 +279,26 @@ def check_feature_folder(feats_dir: str | Path, video_ids: set[str] | None = Non
     return result
 
 
-def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
-    """Every ``video_id`` of every ``<dataset>/*/avqa-*.json`` annotation file (sorted, unique).
+#: annotation files and the key naming a record's feature files: MUSIC-AVQA, AVQA
+ANNOTATION_VIDEO_KEYS: tuple[tuple[str, str], ...] = (("*/avqa-*.json", "video_id"), ("*/*_qa.json", "video_name"))
 
-    Read with plain JSON (only the ``video_id`` key matters), so it works for any annotation
-    version folder (``json``, ``json_update``).
+
+def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
+    """Every video of every annotation file of a dataset (sorted, unique): the ``video_id`` of
+    ``<dataset>/*/avqa-*.json`` (MUSIC-AVQA) and the ``video_name`` of ``<dataset>/*/*_qa.json``
+    (AVQA, whose integer ``video_id`` does not name files).
+
+    Read with plain JSON (only that key matters), so it works for any annotation version folder
+    (``json``, ``json_update``).
     """
     ids: set[str] = set()
-    for path in sorted(Path(dataset_dir).glob("*/avqa-*.json")):
-        try:
-            records = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
-        ids.update(str(r["video_id"]) for r in records if isinstance(r, dict) and "video_id" in r)
+    for pattern, key in ANNOTATION_VIDEO_KEYS:
+        for path in sorted(Path(dataset_dir).glob(pattern)):
+            try:
+                records = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
+            ids.update(str(r[key]) for r in records if isinstance(r, dict) and key in r)
     return sorted(ids)
 
 

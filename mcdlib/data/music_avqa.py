@@ -144,7 +144,8 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AnnotationError(f"{path}: not UTF-8 text ({exc}); give a MUSIC-AVQA JSON annotation file") from None
+        raise AnnotationError(f"{path}: not UTF-8 text ({exc}); give a JSON annotation file (MUSIC-AVQA "
+                              "avqa-<split>.json or AVQA <split>_qa.json)") from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read the file ({exc.strerror})") from None
     if not text.strip():
@@ -157,7 +158,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
                               f"{exc.msg}{truncated}") from None
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: the top-level JSON value is a {type(data).__name__}, expected a "
-                              "list of question records (a MUSIC-AVQA avqa-<split>.json file)")
+                              "list of question records (a MUSIC-AVQA avqa-<split>.json or AVQA <split>_qa.json file)")
     return data
 
 

@@ -10,7 +10,8 @@ turn the base settings (preset + ``--set``) into that variant::
 :func:`run_ablation` trains each variant with each seed into ``OUT/<variant>/seed<k>`` (a
 normal run folder, ``train.seed = k``), scores its best checkpoint on the evaluation split with
 the official evaluation, and writes ``OUT/ablation.csv`` and ``OUT/ablation.md``: the 13
-official accuracies per variant as mean ± standard deviation over seeds, plus ``train``
+official accuracies per variant (AVQA data: per question type, relation and overall) as mean ±
+standard deviation over seeds, plus ``train``
 (final-epoch train accuracy), ``val`` (val accuracy at the best epoch) and ``gap``
 (train − val, the overfitting measure of the decision-level fusion study). It is resumable:
 finished runs are skipped, interrupted ones resumed, scores already computed are reused.
@@ -68,7 +69,7 @@ class RunScores:
 
     variant: str
     seed: int
-    accuracies: dict[str, float | None]  # the 13 official lines on the evaluation split
+    accuracies: dict[str, float | None]  # the table lines on the evaluation split (MUSIC-AVQA: 13)
     train: float | None  # final-epoch train accuracy
     val: float | None  # val accuracy at the best epoch
 
@@ -240,7 +241,7 @@ def train_one(run: AblationRun, progress: bool | None = None, datasets: Mapping[
 
 def score_run(run: AblationRun, split: str, datasets: Mapping[str, Any] | None = None,
               model_factory: ModelFactory | None = None, progress: bool | None = None) -> RunScores:
-    """The run's 13 official accuracies on ``split`` (cached in ``scores_<split>.json``)."""
+    """The run's accuracies on ``split``, every line of its table (cached in ``scores_<split>.json``)."""
     folder = RunFolder(run.run_dir)
     scores_path = folder.scores(split)
     fresh = scores_path.is_file() and scores_path.stat().st_mtime >= folder.best.stat().st_mtime
@@ -249,7 +250,7 @@ def score_run(run: AblationRun, split: str, datasets: Mapping[str, Any] | None =
                      progress=progress)
     rows = read_json(scores_path)["rows"]
     status = folder.status()
-    return RunScores(run.variant, run.seed, {c: rows.get(c) for c in ACCURACY_COLUMNS},
+    return RunScores(run.variant, run.seed, dict(rows),
                      status.get("final_train_acc"), status.get("best_val_acc"))
 
 
@@ -313,15 +314,19 @@ def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None
 
 
 def aggregate(scores: Sequence[RunScores]) -> AblationTable:
-    """One row per variant (in first-seen order): mean ± std of every column over its seeds."""
-    table = AblationTable()
+    """One row per variant (in first-seen order): mean ± std of every column over its seeds.
+
+    The accuracy columns are the table lines of the scores (the 13 official ones for MUSIC-AVQA,
+    per type / relation / overall for AVQA), then :data:`GAP_COLUMNS`."""
+    accuracy = list(dict.fromkeys(c for s in scores for c in s.accuracies)) or list(ACCURACY_COLUMNS)
+    table = AblationTable(columns=tuple(accuracy) + GAP_COLUMNS)
     by_variant: dict[str, list[RunScores]] = {}
     for s in scores:
         by_variant.setdefault(s.variant, []).append(s)
     for variant, runs in by_variant.items():
         row: dict[str, Any] = {"variant": variant, "seeds": len(runs)}
         for column in table.columns:
-            row[column] = mean_std([r.values()[column] for r in runs])
+            row[column] = mean_std([r.values().get(column) for r in runs])
         table.rows.append(row)
     return table
 

@@ -113,7 +113,11 @@ def check_expectations(table: "AblationTable", reference: str = "mcd") -> list[V
         if missing:
             out.append(Verdict(claim, NOT_TESTED, f"the table lacks {', '.join(missing)}"))
             continue
-        margin, noise, evidence = measure()
+        try:
+            margin, noise, evidence = measure()
+        except KeyError as exc:  # e.g. an AVQA table has no Audio/Visual scenario columns
+            out.append(Verdict(claim, NOT_TESTED, str(exc.args[0])))
+            continue
         spread = "single seed" if noise is None else f"seed spread {noise:.2f}"
         out.append(Verdict(claim, HELD if margin > 0 else NOT_HELD, f"{evidence}; margin {margin:+.2f} ({spread})",
                            margin, noise, None if noise is None else abs(margin) > noise))

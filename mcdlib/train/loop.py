@@ -141,7 +141,7 @@ def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.dev
     ``features``: the deep features to load (:func:`mcdlib.models.feature_inputs`)."""
     dist = dist or Distributed(device=device)
     model.eval()
-    meter = EpochMeter()
+    meter = EpochMeter(getattr(dataset, "scheme", None))
     batches = dataset.iter_batches(batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
                                    world_size=dist.world_size, drop_last=False, features=features)
     total = dataset.num_batches(batch_size, dist.world_size, False)
@@ -305,7 +305,7 @@ class Trainer:
         torch.manual_seed(epoch_seed(cfg.seed, epoch, dist.rank))
         model = self.wrapped
         model.train()
-        meter = EpochMeter()
+        meter = EpochMeter(getattr(self.train_data, "scheme", None))
         batches = self.train_data.iter_batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
                                                rank=dist.rank, world_size=dist.world_size, features=self.features)
         if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
