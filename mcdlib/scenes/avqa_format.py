@@ -13,6 +13,8 @@ do not, so the rendering has none of them):
 =============  ========  =============================================================  ==========================
 question_type  relation  question                                                       options
 =============  ========  =============================================================  ==========================
+Which          Visual    Which instrument can be seen in the video?                     the instruments heard off screen, then absent ones
+Which          Audio     Which instrument can be heard in the video?                    the silent instruments on stage, then absent ones
 Which          Visual    Which instrument is played on the left of the stage?           the scene's instruments
 Which          Audio     Which instrument sounds the loudest?                           the scene's instruments
 Come From      Both      Where does the sound of the <violin> come from?                the left / the middle / the right / off screen
@@ -30,7 +32,8 @@ onset lies at least ``WHEN_MARGIN_S`` inside its third of the video; Where asks 
 visible player of an instrument, or an instrument the scene neither shows nor plays.
 
 **Options are not guessable from the question.** Instrument distractors come from the scene's
-own instruments first (absent instruments of the profile's pool only fill the four), never the
+own instruments first (absent instruments of the profile's pool only fill the four; for "seen" /
+"heard" the scene's instruments that are heard but not seen / seen but not heard), never the
 instrument the question names; position, state and time options are the whole closed set of the
 question kind. Options are shuffled, so the correct index is uniform over 0-3, and within each
 kind the answer least used so far is chosen among those the scene offers (weak answer priors).
@@ -65,6 +68,10 @@ from mcdlib.scenes.scene import Scene
 from mcdlib.utils.io import file_sha256
 
 ANNOTATION_FORMAT = "avqa"
+#: bump when the questions of the rendering change: builds are keyed (and cached) by it
+RENDER_VERSION = 2
+#: what the AVQA rendering adds to a build's manifest key
+KEY_PARTS = {"annotation_format": ANNOTATION_FORMAT, "avqa_rendering_version": RENDER_VERSION}
 VISUAL, AUDIO, BOTH = "Visual", "Audio", "Both"
 #: a When onset must lie this far (s) inside its third of the video
 WHEN_MARGIN_S = 0.5
@@ -111,6 +118,23 @@ def _instrument_groups(facts: SceneFacts, pool: Sequence[str], *exclude: str) ->
     own = tuple(_name(i) for i in present if i not in exclude)
     absent = tuple(_name(i) for i in pool if i not in present and i not in exclude)
     return own, absent
+
+
+def _which_seen_or_heard(kind: str, verb: str, present: dict, others: set):
+    def ask(facts, pool, rng):
+        """One question per instrument that is seen (heard); traps: the scene's instruments that
+        are only heard (only seen), then absent ones."""
+        shown, traps = present(facts), others(facts)
+        everything = {p.instrument for p in facts.scene.players}
+        trap_names = tuple(_name(i) for i in sorted(traps - shown))
+        absent = tuple(_name(i) for i in pool if i not in everything)
+        return [SceneQuestion(kind, f"Which instrument can be {verb} in the video?", _name(i), trap_names, absent)
+                for i in sorted(shown)]
+    return ask
+
+
+_which_seen = _which_seen_or_heard("which_seen", "seen", lambda f: set(f.visible_by_name), lambda f: set(f.sounding_by_name))
+_which_heard = _which_seen_or_heard("which_heard", "heard", lambda f: set(f.sounding_by_name), lambda f: set(f.visible_by_name))
 
 
 def _which_column(facts, pool, rng):
@@ -221,6 +245,8 @@ def _when(facts, pool, rng):
 
 #: the question kinds, in record order (see the module table)
 KINDS: tuple[Kind, ...] = (
+    Kind("which_seen", "Which", VISUAL, _which_seen),
+    Kind("which_heard", "Which", AUDIO, _which_heard),
     Kind("which_column", "Which", VISUAL, _which_column),
     Kind("which_loudest", "Which", AUDIO, _which_loudest),
     Kind("come_from", "Come From", BOTH, _come_from),

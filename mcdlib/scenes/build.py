@@ -251,8 +251,11 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
     described = parts.describe()
     if annotation_format not in ("music_avqa", "avqa"):
         raise ConfigError(f"annotation_format={annotation_format!r}; choose music_avqa or avqa")
-    key = manifest_key(profile, seed, described if annotation_format == "music_avqa"
-                       else {**described, "annotation_format": annotation_format})
+    if annotation_format == "avqa":  # the AVQA rendering and its version are part of the key
+        from mcdlib.scenes.avqa_format import KEY_PARTS
+
+        described = {**described, **KEY_PARTS}
+    key = manifest_key(profile, seed, described)
     state = _prepare_folder(out_dir, key, force)
     if state == "cached":
         manifest = read_manifest(out_dir)
