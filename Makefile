@@ -12,8 +12,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.mcdlib-installed
-# the tested torch/torchaudio pair (docs/OFFLINE_ASSETS.md); pyproject.toml pins the same
-TORCH  := torch==2.14.1 torchaudio==2.11.0
+# the tested torch/torchaudio/torchvision set (docs/OFFLINE_ASSETS.md); pyproject.toml pins the same
+TORCH  := torch==2.14.1 torchaudio==2.11.0 torchvision==0.29.1
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 

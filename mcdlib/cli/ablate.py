@@ -8,6 +8,8 @@ Rerunning the same command skips finished runs and resumes interrupted ones.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from mcdlib.cli.train import add_settings_arguments, settings_from_args
@@ -49,12 +51,16 @@ def select_variants(variants, only: str, source):
 
 def run(args) -> int:
     from mcdlib.train.ablate import parse_seeds, read_grid, run_ablation
+    from mcdlib.train.run_folder import lock_run
     from mcdlib.train.expectations import check_expectations, expectations_markdown
 
     variants = select_variants(read_grid(args.grid), args.only, args.grid)
     base = settings_from_args(args)
-    table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split, source=str(args.grid),
-                         train_missing=not args.table_only)
+    # one mcd ablate per RUNS folder (every run folder inside is locked by its training/evaluation too)
+    lock = lock_run(args.out, "mcd ablate") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with lock:
+        table = run_ablation(variants, base, args.out, parse_seeds(args.seeds), split=args.split,
+                             source=str(args.grid), train_missing=not args.table_only)
     print(table.to_markdown())
     print("Expectations (tested, not forced):\n")
     print(expectations_markdown(check_expectations(table)))

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mcdlib.data.music_avqa import (DUPLICATE_POLICIES, DuplicateQuestionWarning, duplicate_message,
-                                    find_duplicates, read_records, resolve_duplicates)
+                                    find_duplicates, read_records, resolve_annotations, resolve_duplicates)
 from mcdlib.data.report_scheme import OVERALL, ReportRow, ReportScheme
-from mcdlib.errors import AnnotationError
-from mcdlib.utils.names import name_problem
+from mcdlib.errors import AnnotationError, ConfigError
+from mcdlib.utils.names import name_problem, safe_name
 
 #: the eight AVQA question types, in the order of the dataset's paper and reference code
 QUESTION_TYPES: tuple[str, ...] = ("Which", "Come From", "Happening", "Where", "Why", "Before Next",
@@ -231,13 +231,16 @@ def read_avqa_cached(path: str | Path, duplicates: str = "first") -> list[AvqaQu
 
 
 def avqa_split_path(dataset_dir: str | Path, split: str, annotations: str = "json") -> Path:
-    """``<dataset_dir>/<annotations>/<split>_qa.json``."""
-    return Path(dataset_dir) / annotations / f"{split}{SPLIT_SUFFIX}"
+    """``<dataset_dir>/<annotations>/<split>_qa.json`` (``annotations="auto"`` resolved first; both
+    names checked: plain file names)."""
+    safe_name(annotations, what="annotation folder name", error=ConfigError)
+    safe_name(split, what="split name", error=ConfigError)
+    return Path(dataset_dir) / resolve_annotations(dataset_dir, annotations) / f"{split}{SPLIT_SUFFIX}"
 
 
 def avqa_split_files(dataset_dir: str | Path, annotations: str = "json") -> dict[str, Path]:
     """split name → file, for every ``*_qa.json`` of the annotation folder (sorted by name)."""
-    folder = Path(dataset_dir) / annotations
+    folder = Path(dataset_dir) / resolve_annotations(dataset_dir, annotations)
     return {p.name[:-len(SPLIT_SUFFIX)]: p for p in sorted(folder.glob(f"*{SPLIT_SUFFIX}"))}
 
 

@@ -35,17 +35,19 @@ from typing import Collection, Iterator, Sequence
 import numpy as np
 import torch
 
-from mcdlib.data.features import ResolvedData, resolve_data_config, write_random_features
+from mcdlib.data.cache_dir import cache_location
+from mcdlib.data.features import ResolvedData, require_dataset_dir, resolve_data_config, write_random_features
 from mcdlib.data.formats import AnnotationFormat, get_format
-from mcdlib.data.music_avqa import Question, reference_tokens, split_path
+from mcdlib.data.music_avqa import Question, reference_tokens, resolve_annotations, split_path
 from mcdlib.data.report_scheme import ReportScheme
 from mcdlib.data.spec import DataSpec
-from mcdlib.data.store import PackedStore, pack, pack_command, read_index, to_float32
+from mcdlib.data.store import (PackedStore, pack, pack_command, read_index, require_current, stale_videos,
+                               to_float32)
 from mcdlib.data.templates import PLACEHOLDER_FILLERS, TEMPLATES
 from mcdlib.data.text_cache import (CACHE_DIR, TextCache, keyword_text, load_or_build_text_cache,
                                     object_texts)
 from mcdlib.data.vocab import REFERENCE_ANSWERS, AnswerVocab, QuestionVocab
-from mcdlib.encoders.text import TEXT_ENCODERS, get_text_encoder
+from mcdlib.encoders.text import SOURCED_TEXT_ENCODERS, TEXT_ENCODERS, get_text_encoder
 from mcdlib.errors import AnnotationError, ConfigError, FeatureError
 
 #: split roles resolved through DataConfig.<role>_split
@@ -65,6 +67,11 @@ def split_name(cfg, split: str) -> str:
     return getattr(cfg, f"{split}_split") if split in SPLIT_ROLES else split
 
 
+def text_model_source(cfg, text_model: str) -> str:
+    """``cfg.text_model_source`` for the encoders that load from one (CLIP), else ``""``."""
+    return getattr(cfg, "text_model_source", "") if text_model in SOURCED_TEXT_ENCODERS else ""
+
+
 def text_model_name(cfg, text_model: str | None = None) -> str:
     """The text encoder of the text cache: ``text_model`` if given, else ``cfg.text_model``
     (``minilm`` by default; ``vocab`` questions still need pooled text objects). ``"hash"`` is
@@ -78,8 +85,9 @@ def text_model_name(cfg, text_model: str | None = None) -> str:
 # --------------------------------------------------------------------------- packing helpers
 
 
-def missing_features(data: ResolvedData) -> list[str]:
-    """The features of ``data`` not completely packed with its seconds and segments."""
+def missing_features(data: ResolvedData, stale: bool = False) -> list[str]:
+    """The features of ``data`` not completely packed with its seconds and segments (and, with
+    ``stale``, those whose source files changed since packing: :func:`~mcdlib.data.store.stale_videos`)."""
     index = read_index(data.root) or {"features": {}}
     missing = []
     for name in data.features:
@@ -87,25 +95,31 @@ def missing_features(data: ResolvedData) -> list[str]:
         if not (entry.get("complete") and entry.get("segments") == data.segments
                 and entry.get("source_seconds") == data.seconds):
             missing.append(name)
+        elif stale and stale_videos(data.root, name, index):
+            missing.append(name)
     return missing
 
 
 def open_packed_store(data: ResolvedData) -> PackedStore:
-    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command."""
+    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command
+    (features not packed, or packed from source files that changed since)."""
     missing = missing_features(data)
     if missing:
         raise FeatureError(f"{data.root}: features {', '.join(missing)} are not packed with "
                            f"seconds={data.seconds}, segments={data.segments}; run "
                            f"`{pack_command(data.root, missing, data.seconds, data.segments)}` "
                            "(or call mcdlib.data.dataset.ensure_packed(cfg))")
+    require_current(data.root, data.features)
     return PackedStore(data.root)
 
 
 def ensure_packed(cfg, progress: bool = True) -> dict:
-    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks; returns the
-    :func:`~mcdlib.data.store.pack` summary ({} when nothing was missing)."""
+    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks or holds out of
+    date (sources changed since packing); returns the :func:`~mcdlib.data.store.pack` summary
+    ({} when nothing was missing)."""
+    require_dataset_dir(cfg.root)
     data = resolve_data_config(cfg)
-    missing = missing_features(data)
+    missing = missing_features(data, stale=True)
     if not missing:
         return {}
     return pack(data.root, missing, seconds=data.seconds, segments=data.segments, progress=progress)
@@ -115,7 +129,8 @@ def ensure_packed(cfg, progress: bool = True) -> dict:
 
 
 def question_vocab_path(cfg, fmt: AnnotationFormat | None = None) -> Path:
-    """``<root>/cache/question_vocab-<annotations>-<train split>.json`` (AVQA: ``-avqa-`` first)."""
+    """``<root>/cache/question_vocab-<annotations>-<train split>.json`` (AVQA: ``-avqa-`` first; the
+    default place; see :mod:`mcdlib.data.cache_dir` for ``data.cache_dir`` and read-only datasets)."""
     fmt = fmt or get_format(cfg)
     return Path(cfg.root) / CACHE_DIR / f"question_vocab-{fmt.vocab_tag(cfg)}.json"
 
@@ -137,12 +152,18 @@ def load_or_build_question_vocab(cfg, fmt: AnnotationFormat | None = None) -> Qu
     rebuild after changing the train annotations.
     """
     fmt = fmt or get_format(cfg)
-    path = question_vocab_path(cfg, fmt)
-    if path.is_file():
-        return QuestionVocab.load(path)
+    location = cache_location(cfg)
+    name = question_vocab_path(cfg, fmt).name
+    found = location.find(name)
+    if found is not None:
+        return QuestionVocab.load(found)
     train = fmt.load_split(cfg, cfg.train_split)
     vocab = QuestionVocab.build([q.tokens for q in train] + fmt.extra_vocab_words(cfg))
-    vocab.save(path)
+    try:
+        vocab.save(location.target(name))
+    except OSError as exc:
+        raise FeatureError(f"{location.write / name}: cannot write the question vocabulary ({exc.strerror or exc}); "
+                           "set data.cache_dir to a writable folder (--set data.cache_dir=DIR)") from None
     return vocab
 
 
@@ -167,10 +188,12 @@ class AVQADataset:
         self.cfg = cfg
         self.split = split_name(cfg, split)
         self.data = resolve_data_config(cfg)
+        #: the annotation version read (``data.annotations`` with ``auto`` resolved)
+        self.annotations = resolve_annotations(cfg.root, cfg.annotations)
         self.format: AnnotationFormat = get_format(cfg)
         self.questions: list = self.format.load_split(cfg, self.split)
         if not self.questions:
-            raise AnnotationError(f"{self.format.split_path(cfg.root, self.split, cfg.annotations)}: split "
+            raise AnnotationError(f"{self.format.split_path(cfg.root, self.split, self.annotations)}: split "
                                   f"{self.split!r} holds no questions; give a non-empty split")
         #: how questions are grouped into cells and table rows (type_index, metrics, evaluation)
         self.scheme: ReportScheme = self.format.scheme(cfg)
@@ -180,9 +203,10 @@ class AVQADataset:
         self.store = open_packed_store(self.data)
         self.text_model = text_model_name(cfg, text_model)
         self.text_cache: TextCache = load_or_build_text_cache(
-            self.data.root, get_text_encoder(self.text_model), [q.text for q in self.questions],
+            self.data.root, get_text_encoder(self.text_model, text_model_source(cfg, self.text_model)),
+            [q.text for q in self.questions],
             object_texts(self.questions, self.scheme.label_texts), progress=progress,
-            more_texts=self._other_split_texts)
+            more_texts=self._other_split_texts, location=cache_location(cfg))
         self.with_q_tokens = cfg.text_encoder != "vocab"
         self._build_arrays()
 
@@ -193,7 +217,7 @@ class AVQADataset:
         others = []
         for role in SPLIT_ROLES:
             name = split_name(self.cfg, role)
-            if name != self.split and self.format.split_path(self.cfg.root, name, self.cfg.annotations).is_file():
+            if name != self.split and self.format.split_path(self.cfg.root, name, self.annotations).is_file():
                 others += self.format.load_split(self.cfg, name)
         return [q.text for q in others], object_texts(others, self.scheme.label_texts)
 
@@ -239,7 +263,7 @@ class AVQADataset:
         return len(self.questions)
 
     def __repr__(self) -> str:
-        return (f"AVQADataset({self.data.root}, split={self.split!r}, {len(self)} questions, "
+        return (f"AVQADataset({self.data.root}, {self.annotations}, split={self.split!r}, {len(self)} questions, "
                 f"features={self.data.features}, text={self.text_model})")
 
     @functools.cached_property

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mcdlib.data import avqa
-from mcdlib.data.music_avqa import load_split, read_annotations, read_records, split_path
+from mcdlib.data.music_avqa import load_split, read_annotations, read_records, resolve_annotations, split_path
 from mcdlib.data.report_scheme import MUSIC_AVQA_SCHEME, ReportScheme
 from mcdlib.data.vocab import AnswerVocab
 from mcdlib.errors import AnnotationError, ConfigError
@@ -35,10 +35,12 @@ MUSIC_AVQA, AVQA = "music_avqa", "avqa"
 FORMATS: tuple[str, ...] = (MUSIC_AVQA, AVQA)
 
 
-def detect_format(root: str | Path, annotations: str = "json") -> str:
-    """The format of a dataset's annotation folder: ``avqa`` when it holds ``*_qa.json`` files,
-    else ``music_avqa`` (also when it holds nothing yet: the reader then names the missing file)."""
-    folder = Path(root) / annotations
+def detect_format(root: str | Path, annotations: str = "auto") -> str:
+    """The format of a dataset's annotation folder (``auto``: resolved as
+    :func:`~mcdlib.data.music_avqa.resolve_annotations` does): ``avqa`` when it holds
+    ``*_qa.json`` files, else ``music_avqa`` (also when it holds nothing yet: the reader then
+    names the missing file)."""
+    folder = Path(root) / resolve_annotations(root, annotations)
     music = sorted(folder.glob("avqa-*.json"))
     choices = sorted(folder.glob(f"*{avqa.SPLIT_SUFFIX}"))
     if music and choices:
@@ -89,7 +91,7 @@ class AnnotationFormat:
 
     def vocab_tag(self, cfg) -> str:
         """Tells cached question vocabularies of different formats / annotation folders apart."""
-        return f"{cfg.annotations}-{cfg.train_split}"
+        return f"{resolve_annotations(cfg.root, cfg.annotations)}-{cfg.train_split}"
 
 
 class MusicAvqaFormat(AnnotationFormat):
@@ -152,7 +154,7 @@ class AvqaFormat(AnnotationFormat):
         return max(int(cfg.max_question_tokens), longest)
 
     def vocab_tag(self, cfg):
-        return f"avqa-{cfg.annotations}-{cfg.train_split}"
+        return f"avqa-{super().vocab_tag(cfg)}"
 
 
 _FORMATS: dict[str, AnnotationFormat] = {}
