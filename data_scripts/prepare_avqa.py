@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from mcdlib.data.avqa_features import (DEFAULT_DATASETS, DEFAULT_IDS, H5Feature,  # noqa: E402
                                        format_summary, import_avqa_features)
 from mcdlib.data.avqa_prepare import avqa_next_commands, place_avqa_annotations  # noqa: E402
-from mcdlib.data.check import check_path  # noqa: E402
+from mcdlib.data.prepare import add_script_options, run_check, shown_path  # noqa: E402
 from mcdlib.errors import McdError  # noqa: E402
 
 SCRIPT_DIR = Path(__file__).resolve().parent
@@ -40,10 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"dataset name of the {role} features in that file (default: %(default)s)")
     p.add_argument("--ids", default=DEFAULT_IDS, metavar="NAME",
                    help="dataset name of the video ids in the HDF5 files (default: %(default)s)")
-    p.add_argument("--videos", type=Path, default=None, help="the clips folder (only used in the printed commands)")
-    p.add_argument("--force", action="store_true", help="replace existing different annotation files")
-    p.add_argument("--no-check", action="store_true", help="skip the data check")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_script_options(p, "the clips folder (only used in the printed commands)",
+                       "replace existing different annotation files")
     return p
 
 
@@ -57,18 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         if sources:
             summary = import_avqa_features(args.dataset, sources, progress=not args.no_progress)
             print("\nHDF5 features:\n" + format_summary(summary))
-        check_ok = True
-        if not args.no_check:
-            report = check_path(args.dataset, progress=not args.no_progress)
-            print("\n" + report.format())
-            check_ok = report.ok
+        check_ok = run_check(args.dataset, args.no_check, not args.no_progress)
     except McdError as exc:
         print(f"prepare_avqa: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    try:
-        script_dir = str(SCRIPT_DIR.relative_to(Path.cwd()))
-    except ValueError:
-        script_dir = str(SCRIPT_DIR)
+    script_dir = shown_path(SCRIPT_DIR)
     print("\nnext:")
     for command in avqa_next_commands(args.dataset, (args.dataset / "feats").is_dir(), args.videos, script_dir):
         print(f"  {command}")

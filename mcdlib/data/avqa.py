@@ -29,7 +29,6 @@ labels are ``question_type`` and ``question_relation``.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import warnings
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from mcdlib.data.music_avqa import (DUPLICATE_POLICIES, DuplicateQuestionWarning, duplicate_message,
-                                    find_duplicates, read_records, resolve_annotations, resolve_duplicates)
+from mcdlib.data.music_avqa import (DuplicateQuestionWarning, read_records, read_with_duplicate_policy,
+                                    resolve_annotations, write_records)
 from mcdlib.data.report_scheme import OVERALL, ReportRow, ReportScheme
 from mcdlib.errors import AnnotationError, ConfigError
 from mcdlib.utils.names import name_problem, safe_name
@@ -200,18 +199,7 @@ def read_avqa_annotations(path: str | Path, duplicates: str = "first") -> list[A
     Duplicated ids are announced with a :class:`DuplicateQuestionWarning` and resolved with
     ``duplicates`` (``first`` | ``last`` | ``drop`` | ``error``), as for MUSIC-AVQA.
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
-    questions = parse_avqa_records(read_records(path), path)
-    if not questions:
-        raise AnnotationError(f"{path}: the file holds no question records")
-    found = find_duplicates(questions)
-    if found:
-        if duplicates != "error":
-            warnings.warn(duplicate_message(path, found, duplicates).replace(
-                " (the corrected json_update/ annotations have none)", ""), DuplicateQuestionWarning, stacklevel=2)
-        questions = resolve_duplicates(questions, duplicates, path)
-    return questions
+    return read_with_duplicate_policy(path, parse_avqa_records, duplicates, corrected_version=False)
 
 
 @lru_cache(maxsize=16)
@@ -272,11 +260,7 @@ def to_avqa_record(question: AvqaQuestion) -> dict[str, Any]:
 
 def write_avqa_annotations(questions: Iterable[AvqaQuestion], path: str | Path) -> Path:
     """Write questions as an AVQA annotation file (what :func:`read_avqa_annotations` reads back)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([to_avqa_record(q) for q in questions], indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
-    return path
+    return write_records((to_avqa_record(q) for q in questions), path)
 
 
 def looks_like_avqa(records: Sequence[Any]) -> bool:

@@ -103,7 +103,7 @@ def check_avqa_questions(questions: Sequence[avqa.AvqaQuestion], path: str | Pat
     found = find_duplicates(questions)
     report.duplicates = {qid: [q.text for q in qs] for qid, qs in found.items()}
     if found:
-        message = duplicate_message(path, found, duplicates).replace(" (the corrected json_update/ annotations have none)", "")
+        message = duplicate_message(path, found, duplicates, corrected_version=False)
         (report.problems if duplicates == "error" else report.warnings).append(message)
     if not questions:
         report.problems.append(f"{path}: the file holds no question records")

@@ -278,13 +278,17 @@ def to_record(question: Question) -> dict[str, Any]:
     }
 
 
-def write_annotations(questions: Iterable[Question], path: str | Path) -> Path:
-    """Write questions as an official annotation file (what :func:`read_annotations` reads back)."""
+def write_records(records: Iterable[dict[str, Any]], path: str | Path) -> Path:
+    """Write raw records as an annotation file: a JSON list, UTF-8, one key per line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([to_record(q) for q in questions], indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(json.dumps(list(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def write_annotations(questions: Iterable[Question], path: str | Path) -> Path:
+    """Write questions as an official annotation file (what :func:`read_annotations` reads back)."""
+    return write_records((to_record(q) for q in questions), path)
 
 
 def parse_records(records: Iterable[Any], path: str | Path = "<records>") -> list[Question]:
@@ -327,12 +331,33 @@ def describe_ids(ids: Iterable[Any], limit: int = 5) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
-def duplicate_message(path: str | Path, duplicates: dict[int, list[Question]], policy: str) -> str:
-    """The warning text for duplicated ids (shared by the reader and ``mcd data check``)."""
+def duplicate_message(path: str | Path, duplicates: dict[int, list[Question]], policy: str,
+                      corrected_version: bool = True) -> str:
+    """The warning text for duplicated ids (shared by the readers and ``mcd data check``;
+    ``corrected_version``: mention MUSIC-AVQA's corrected annotations, which have none)."""
     differing = sum(1 for qs in duplicates.values() if len({q.answer for q in qs}) > 1)
     return (f"{path}: {len(duplicates)} question ids occur more than once ({describe_ids(duplicates)}; "
-            f"{differing} with different answers); resolved with duplicates={policy!r} "
-            "(the corrected json_update/ annotations have none)")
+            f"{differing} with different answers); resolved with duplicates={policy!r}"
+            + (" (the corrected json_update/ annotations have none)" if corrected_version else ""))
+
+
+def read_with_duplicate_policy(path: str | Path, parse, duplicates: str = "first",
+                               corrected_version: bool = True) -> list:
+    """Read a file's records, ``parse(records, path)`` them and apply the duplicate policy: the
+    steps every annotation reader shares (an empty file is an error; duplicated ids are announced
+    with a :class:`DuplicateQuestionWarning` and resolved, or an error with ``"error"``)."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
+    questions = parse(read_records(path), path)
+    if not questions:
+        raise AnnotationError(f"{path}: the file holds no question records")
+    found = find_duplicates(questions)
+    if found:
+        if duplicates != "error":
+            warnings.warn(duplicate_message(path, found, duplicates, corrected_version), DuplicateQuestionWarning,
+                          stacklevel=3)
+        questions = resolve_duplicates(questions, duplicates, path)
+    return questions
 
 
 def read_annotations(path: str | Path, duplicates: str = "first") -> list[Question]:
@@ -341,17 +366,7 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
     Duplicated question ids are announced with a :class:`DuplicateQuestionWarning` and resolved
     with ``duplicates`` (``first`` | ``last`` | ``drop`` | ``error``).
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
-    questions = parse_records(read_records(path), path)
-    if not questions:
-        raise AnnotationError(f"{path}: the file holds no question records")
-    found = find_duplicates(questions)
-    if found:
-        if duplicates != "error":
-            warnings.warn(duplicate_message(path, found, duplicates), DuplicateQuestionWarning, stacklevel=2)
-        questions = resolve_duplicates(questions, duplicates, path)
-    return questions
+    return read_with_duplicate_policy(path, parse_records, duplicates)
 
 
 #: the order in which ``annotations="auto"`` looks for a version: the corrected one first
