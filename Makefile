@@ -4,7 +4,7 @@
 #   make test      set up, then run the unit tests and the notebooks (smoke size) under nbval
 #   make demo      set up, then build the classroom music-scenes data and train/evaluate on it
 #   make setup     only set up .venv
-#   make lint      notebooks committed without outputs (nbstripout --verify)
+#   make lint      notebooks committed without outputs (nbstripout --keep-id --verify)
 #   make bench     the benchmark scripts (figures go to BENCHMARKS.md by hand)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -45,7 +45,7 @@ demo: $(STAMP)
 	$(VENV)/bin/mcd demo $(DEMO_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-id --verify notebooks/*.ipynb
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

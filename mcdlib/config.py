@@ -158,6 +158,7 @@ class ModelConfig:
     contrastive: str = choice("last", ("last", "every", "off"), "audio-visual InfoNCE on the last block, every block, or off")
     tau: float = positive(0.07, "contrastive temperature")
     tau_learnable: bool = doc(False, "learn the temperature (log-parametrised)")
+    min_tau: float = positive(0.01, "lower clamp of the contrastive temperature (matters with tau_learnable)")
     # aggregator
     aggregator_levels: str = choice("both", ("both", "low", "high"), "which levels the question attends to")
     aggregator_shared: bool = doc(True, "one aggregator for both branches (False: one per modality)")
@@ -167,11 +168,17 @@ class ModelConfig:
     # semantic approximation
     sa_loss: str = choice("infonce", ("infonce", "kl", "mse", "off"), "semantic approximation loss")
     sa_teachers: str = choice("both", ("both", "audio", "visual"), "teachers distilled into the question point")
-    teachers_detached: bool = doc(True, "stop gradients through the teachers")
+    teachers_detached: bool = doc(True, "stop gradients through the teachers (true: the teacher projections get no gradient from the SA loss)")
+    sa_teacher_loss: str = choice("none", ("none", "av_infonce"), "what trains the teacher projections besides the SA loss: nothing, or an audio-visual InfoNCE between the teacher points (needs both teachers)")
+    sa_tau: float = non_negative(0.0, "temperature of the semantic approximation's InfoNCE/KL (0 = reuse model.tau)")
     d_latent: int = positive(256, "latent size of the semantic approximation space")
     # header
     fusion: str = choice("none", ("none", "concat", "add"), "decision-level fusion of deep AV features into the answer vector (MCD: none)")
     header_dropout: float = probability(0.2, "dropout at the head of the prediction header", below_one=True)
+    # building blocks
+    ffn_expansion: int = positive(4, "width of the attention blocks' feed-forward, in multiples of d_model")
+    ffn_activation: str = choice("gelu", ("gelu", "relu"), "activation of the attention blocks' feed-forward")
+    init_std: float = non_negative(0.02, "std of the normal initialisation of the position and modality embeddings")
     # loss weights
     lambda_con: float = non_negative(0.5, "weight of the audio-visual contrastive loss")
     lambda_sa: float = non_negative(0.5, "weight of the semantic approximation loss")
@@ -199,6 +206,7 @@ class TrainConfig:
     deterministic: bool = doc(True, "deterministic algorithms (CPU runs are bit-reproducible)")
     progress: bool = doc(True, "progress bars (turn off in batch runs)")
     eval_every: int = positive(1, "validate every n epochs")
+    eval_train: bool = doc(False, "also score the train split in eval mode whenever val is scored (metrics.jsonl 'train_eval': the train-val gap curve; one forward pass over the train split, about +25 % epoch time)")
     threads: int = non_negative(0, "torch CPU threads (0 = torch default)")
 
 

@@ -269,8 +269,7 @@ def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], miss
         warnings.warn(f"{predictions_name}: {n_outside} predicted answers are outside the "
                       f"{len(vocab.known)}-answer vocabulary and count as wrong ({describe_ids(map(repr, outside))})",
                       UnknownPredictionWarning, stacklevel=2)
-    is_correct = np.fromiter((preds.get(q.question_id) == q.answer for q in questions), dtype=bool, count=len(questions))
-    cells = np.fromiter((cell_index(q.scenario, q.qtype) for q in questions), dtype=np.int64, count=len(questions))
+    is_correct, cells, _ = question_correctness(preds, questions, predictions_name)
     return _tally(is_correct, cells, source, missing=len(missing_ids), annotations=annotations)
 
 
@@ -294,17 +293,33 @@ def _evaluate_choices(preds: dict[int, Any], questions: Sequence[AvqaQuestion], 
                       predictions_name: str, missing: int) -> EvaluationResult:
     """Multiple-choice accuracy (AVQA): a prediction is right when it names the correct option.
     (AVQA has one annotation version: no version is reported.)"""
-    scheme = scheme_of(questions)
-    chosen = {q.question_id: chosen_option(preds[q.question_id], q, predictions_name)
-              for q in questions if q.question_id in preds}
-    outside = [qid for qid, index in chosen.items() if index is None]
+    outside = [q.question_id for q in questions
+               if q.question_id in preds and chosen_option(preds[q.question_id], q, predictions_name) is None]
     if outside:
         warnings.warn(f"{predictions_name}: {len(outside)} predictions name no option of their question and count "
                       f"as wrong (question ids {describe_ids(outside)})", UnknownPredictionWarning, stacklevel=3)
-    is_correct = np.fromiter((chosen.get(q.question_id) == q.answer_index for q in questions), dtype=bool,
-                             count=len(questions))
-    cells = np.fromiter((scheme.cell_index(q.cell) for q in questions), dtype=np.int64, count=len(questions))
+    is_correct, cells, scheme = question_correctness(preds, questions, predictions_name)
     return _tally(is_correct, cells, source, missing=missing, scheme=scheme)
+
+
+def question_correctness(predictions: Mapping[int, Any], questions: Sequence[Question | AvqaQuestion],
+                         predictions_name: str = "predictions") -> tuple[np.ndarray, np.ndarray, ReportScheme]:
+    """Per question, in order: whether its prediction is right (none: wrong), its cell index and
+    the scheme of the cells. What :func:`evaluate` tallies, and what paired statistics over
+    questions read (``predictions`` keyed by the integer question id). MUSIC-AVQA: the answer
+    string matches; AVQA: the prediction names the correct option (:func:`chosen_option`)."""
+    n = len(questions)
+    if questions and isinstance(questions[0], AvqaQuestion):
+        scheme = scheme_of(questions)
+        right = (q.question_id in predictions
+                 and chosen_option(predictions[q.question_id], q, predictions_name) == q.answer_index
+                 for q in questions)
+        cells = (scheme.cell_index(q.cell) for q in questions)
+    else:
+        scheme = MUSIC_AVQA_SCHEME
+        right = (predictions.get(q.question_id) == q.answer for q in questions)
+        cells = (cell_index(q.scenario, q.qtype) for q in questions)
+    return (np.fromiter(right, dtype=bool, count=n), np.fromiter(cells, dtype=np.int64, count=n), scheme)
 
 
 def load_predictions(path: str | Path) -> dict[str, str]:

@@ -10,8 +10,7 @@ from mcdlib.data.spec import random_batch, toy_spec
 from mcdlib.errors import ConfigError
 from mcdlib.models import build_model, toy_model_config
 from mcdlib.models.header import score_options
-from mcdlib.train.ablate import RunScores, aggregate
-from mcdlib.train.expectations import NOT_TESTED, check_expectations
+from mcdlib.train.study import HELD, NOT_TESTED, RunScores, study
 
 MODELS = ("mcd", "qonly", "late", "avst")
 
@@ -48,13 +47,13 @@ def test_score_options_is_a_dot_product():
     assert score_options(vector, projection, options).tolist() == [[1.0, 2.0, 3.0]]
 
 
-def test_ablation_tables_of_avqa_runs_have_avqa_columns_and_untestable_expectations():
+def test_study_tables_of_avqa_runs_have_avqa_columns_and_untestable_expectations():
     rows = {"Which": 50.0, "When": 40.0, "relation: Both": 45.0, "Overall": 45.0}
-    scores = [RunScores(v, s, {**rows, "Overall": rows["Overall"] + s + (5 if v == "mcd" else 0)}, 60.0, 45.0)
-              for v in ("mcd", "late", "inputs_question_visual") for s in (0, 1)]
-    table = aggregate(scores)
-    assert table.columns == ("Which", "When", "relation: Both", "Overall", "train", "val", "gap")
-    verdicts = {v.expectation: v for v in check_expectations(table)}
-    assert verdicts["mcd beats late overall"].verdict == "held"
-    audio = verdicts["no audio (inputs_question_visual) hurts Audio questions most"]
-    assert audio.verdict == NOT_TESTED and "Audio (all)" in audio.evidence
+    scores = [RunScores(v, s, {**rows, "Overall": rows["Overall"] + s * 0.3 + (5 if v == "mcd" else 0)}, 60.0, 45.0)
+              for v in ("mcd", "late", "inputs_question_visual") for s in (0, 1, 2)]
+    report = study(scores)
+    assert report.table.columns == ("Which", "When", "relation: Both", "Overall", "train", "val", "gap")
+    verdicts = {e.expectation.text: e for e in report.expectations}
+    assert verdicts["MCD beats late overall"].verdict == HELD
+    audio = verdicts["removing audio (inputs_question_visual) hurts Audio questions most"]
+    assert audio.verdict == NOT_TESTED and "no seed with a value" in audio.evidence()

@@ -152,15 +152,23 @@ def test_the_comparison_grid_trains_and_scores_mcd_late_and_qonly_on_the_renderi
     from pathlib import Path
 
     from mcdlib.config import apply_overrides, get_preset
-    from mcdlib.train.ablate import read_grid, run_ablation
+    from mcdlib.train.ablate import read_grid
+    from mcdlib.train.study import run_ablation
 
     grid = Path(__file__).resolve().parents[1] / "ablations" / "avqa_comparison.yaml"
     variants = read_grid(grid)
     assert [v.name for v in variants] == ["mcd", "late", "qonly"]
     base = apply_overrides(get_preset("tiny"), {"data.root": str(built), "data.text_model": "hash",
                                                  "train.epochs": 1, "train.progress": False, "train.device": "cpu"})
-    table = run_ablation(variants, base, tmp_path / "runs", seeds=[0], progress=False)
+    report = run_ablation(variants, base, tmp_path / "runs", seeds=[0], progress=False, n_boot=200)
+    table = report.table
     assert [row["variant"] for row in table.rows] == ["mcd", "late", "qonly"]
     assert table.columns[:8] == QUESTION_TYPES and "relation: Audio" in table.columns and "Overall" in table.columns
     assert all(row["Overall"][0] is not None for row in table.rows)
-    assert "mcd beats late overall" in (tmp_path / "runs" / "ablation.md").read_text()
+    # per-question outcomes of AVQA runs: the paired bootstrap over questions works on the AVQA table
+    for score in report.scores:
+        assert score.outcomes is not None and score.outcomes.scheme.name == "AVQA"
+        assert 100 * score.outcomes.correct.mean() == pytest.approx(score.accuracies["Overall"], abs=0.01)
+    late = report.comparison("mcd", "late")
+    assert late is not None and late.bootstrap
+    assert "MCD beats late overall" in (tmp_path / "runs" / "ablation.md").read_text()

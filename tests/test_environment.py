@@ -63,3 +63,11 @@ def test_readme_quick_start_is_the_two_make_commands():
     assert re.search(r"^test: \$\(STAMP\)", makefile, re.M)
     assert re.search(r"^demo: \$\(STAMP\)", makefile, re.M)
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_nbgrader_is_installed_by_make_test():
+    """Teachers grade with nbgrader (the `teach` extra); `make test` installs it through `dev`."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert any(r.startswith("nbgrader>=0.9") for r in extras["teach"])
+    assert "mcdlib[teach]" in extras["dev"]
+    assert "-e '.[dev]'" in (REPO / "Makefile").read_text()

@@ -32,7 +32,7 @@ FORMAT = "mcdlib-checkpoint/1"
 #: where the data lives, how long to train, and how/where it runs
 RUNTIME_KEYS: frozenset[str] = frozenset({
     "preset", "data.root", "data.cache_dir", "train.epochs", "train.progress", "train.device", "train.amp",
-    "train.threads",
+    "train.threads", "train.eval_train",
 })
 
 #: DataSpec fields that name a feature input, for dimension-mismatch messages

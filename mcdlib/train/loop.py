@@ -9,9 +9,10 @@ What one epoch does: reseed (from ``train.seed``, the epoch and the rank, so an 
 resumed run draws the same dropout masks as an uninterrupted one), iterate this rank's shard of
 the train split in the dataset's seeded order, forward under autocast (CUDA only), add the
 cross-entropy on ``logits`` to the model's already-weighted auxiliary ``losses``, stop on a
-non-finite loss or gradient, clip, step Adam, then step the step-decay schedule; validate; append
-the epoch record to ``metrics.jsonl``; save ``checkpoints/last.pt`` (and ``best.pt`` when the
-val accuracy improved). The run folder layout is described in :mod:`mcdlib.train.run_folder`.
+non-finite loss or gradient, clip, step Adam, then step the step-decay schedule; validate (with
+``train.eval_train``, also score the train split in eval mode: the honest train-val gap curve);
+append the epoch record to ``metrics.jsonl``; save ``checkpoints/last.pt`` (and ``best.pt`` when
+the val accuracy improved). The run folder layout is described in :mod:`mcdlib.train.run_folder`.
 """
 
 from __future__ import annotations
@@ -438,6 +439,7 @@ class Trainer:
             "best_epoch": self.best_epoch, "best_val_acc": self.best_acc,
             "best_val_cells": (best.get("val") or {}).get("cells"),
             "train_acc_at_best": (best.get("train") or {}).get("acc"),
+            "train_eval_acc_at_best": (best.get("train_eval") or {}).get("acc"),
             "final_train_acc": (last.get("train") or {}).get("acc"),
             "final_val_acc": (last.get("val") or {}).get("acc"),
             "timings": {"total_s": round(self.elapsed, 3), "time_to_best_s": round(self.time_to_best, 3),
@@ -464,7 +466,8 @@ class Trainer:
                       f"({exc.strerror or exc})", file=sys.stderr)
         return summary
 
-    def end_epoch(self, epoch: int, train_rec: dict, val_rec: dict | None, seconds: float, lr: float) -> None:
+    def end_epoch(self, epoch: int, train_rec: dict, val_rec: dict | None, seconds: float, lr: float,
+                  train_eval_rec: dict | None = None) -> None:
         """Record the epoch, update the best epoch, write checkpoints (rank 0 only)."""
         self.elapsed += seconds
         improved = val_rec is not None and (self.best_acc is None or val_rec["acc"] > self.best_acc)
@@ -472,8 +475,10 @@ class Trainer:
             self.best_epoch, self.best_acc, self.time_to_best = epoch, val_rec["acc"], self.elapsed
         self.epochs_done = epoch
         if self.dist.is_main:
-            append_metrics(self.run.metrics, {"epoch": epoch, "lr": lr, "train": train_rec, "val": val_rec,
-                                              "best": improved, "epoch_s": round(seconds, 3),
+            record = {"epoch": epoch, "lr": lr, "train": train_rec, "val": val_rec}
+            if self.cfg.train.eval_train:
+                record["train_eval"] = train_eval_rec
+            append_metrics(self.run.metrics, {**record, "best": improved, "epoch_s": round(seconds, 3),
                                               "elapsed_s": round(self.elapsed, 3)})
             payload = self.payload(epoch)
             save_checkpoint(self.run.last, payload)
@@ -499,16 +504,20 @@ class Trainer:
                 lr = self.optimizer.param_groups[0]["lr"]
                 try:
                     train_rec = self.train_epoch(epoch)
-                    val_rec = None
+                    val_rec = train_eval_rec = None
                     if epoch % max(cfg.eval_every, 1) == 0 or epoch == cfg.epochs:
                         val_rec = evaluate(self.model, self.val_data, cfg.batch_size, self.device, self.amp,
                                            self.dist, self.progress, features=self.features).summary(self.dist)
+                        if cfg.eval_train:  # the same weights in eval mode on the train split
+                            train_eval_rec = evaluate(self.model, self.train_data, cfg.batch_size, self.device,
+                                                      self.amp, self.dist, self.progress, desc="train (eval mode)",
+                                                      features=self.features).summary(self.dist)
                 except torch.cuda.OutOfMemoryError:
                     raise RunError(
                         f"{self.run.root}: CUDA out of memory at batch size {cfg.batch_size} (epoch {epoch}); "
                         f"try --set train.batch_size={max(cfg.batch_size // 2, 1)} in a new --out folder") from None
                 self.scheduler.step()
-                self.end_epoch(epoch, train_rec, val_rec, time.perf_counter() - start, lr)
+                self.end_epoch(epoch, train_rec, val_rec, time.perf_counter() - start, lr, train_eval_rec)
                 if val_rec is not None:
                     epochs.set_postfix(val_acc=f"{val_rec['acc']:.2f}", best=self.best_epoch)
             epochs.close()
