@@ -4,6 +4,7 @@
     mcd data synth --profile classroom --out data/music_scenes/classroom --media 5
     mcd data synth --profile tiny --out /tmp/ms --set videos=8 --set p_voiceover=0.5 --seed 3
     mcd data synth --profile classroom --out data/music_scenes/classroom_v1 --set version=1   # the first generator
+    mcd data synth --profile tiny --format avqa --out data/music_scenes_avqa/tiny   # AVQA multiple choice
 
 A complete build with the same settings is reused (the command says so); a folder holding
 another build is an error unless ``--force``. Ends with the ``mcd data check`` summary.
@@ -19,11 +20,13 @@ from mcdlib.scenes.profiles import PROFILES, get_profile
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "synth", help="build the music-scenes dataset (MUSIC-AVQA format)",
+        "synth", help="build the music-scenes dataset (MUSIC-AVQA format, or AVQA with --format avqa)",
         description="Render music scenes (instrument pictures, sampled instrument sound), ask the 33 "
                     "MUSIC-AVQA question templates about them, extract log-mel and EfficientNet-Lite0 "
-                    "features and pack them: a dataset folder in the exact MUSIC-AVQA layout. Generator "
-                    "version 2 is the default; --set version=1 rebuilds the first generator byte for byte.")
+                    "features and pack them: a dataset folder in the exact MUSIC-AVQA layout. With "
+                    "--format avqa the questions are AVQA's four-option multiple choice "
+                    "(json/<split>_qa.json; see mcdlib.scenes.avqa_format). Generator version 2 is the "
+                    "default; --set version=1 rebuilds the first generator byte for byte.")
     p.add_argument("--profile", default="classroom", metavar="NAME",
                    help=f"size and settings: {', '.join(PROFILES)} (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write (created if missing)")
@@ -32,6 +35,9 @@ def register(sub) -> None:
                    help="also write playable media (WAV + MP4) for the first K videos (default: 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a profile setting, e.g. videos=200, p_voiceover=0.5 or version=1 (repeatable)")
+    p.add_argument("--format", dest="annotation_format", choices=("music_avqa", "avqa"), default="music_avqa",
+                   help="question format: MUSIC-AVQA templates (default) or AVQA multiple choice "
+                        "(Which, Come From, Happening, Where, Before Next, When; 4 options)")
     p.add_argument("--force", action="store_true", help="replace another build in --out")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help="torch threads while encoding; features are byte-identical for equal threads "
@@ -44,7 +50,8 @@ def run(args) -> int:
     profile = get_profile(args.profile, args.overrides)
     started = time.perf_counter()
     manifest = build_dataset(profile, args.out, seed=args.seed, media=args.media,
-                             progress=not args.no_progress, force=args.force, threads=args.threads)
+                             progress=not args.no_progress, force=args.force, threads=args.threads,
+                             annotation_format=args.annotation_format)
     print(format_summary(manifest, args.out, time.perf_counter() - started))
     return print_check(args.out, progress=not args.no_progress)
 
@@ -56,7 +63,8 @@ def format_summary(manifest: dict, out_dir, seconds: float) -> str:
                        for name, c in counts["splits"].items())
     how = "cached: an identical build is already there (use --force to rebuild)" if manifest.get("cached") \
         else f"built in {seconds:.1f} s"
-    lines = [f"music scenes {manifest['profile']['name']!r} version {manifest.get('version', 1)} "
+    form = " as AVQA multiple choice" if manifest.get("annotation_format") == "avqa" else ""
+    lines = [f"music scenes {manifest['profile']['name']!r}{form} version {manifest.get('version', 1)} "
              f"(seed {manifest['seed']}, key {manifest['key']}) "
              f"in {out_dir}: {how}",
              f"  {counts['videos']} videos of {manifest['seconds']} s; {splits}",
