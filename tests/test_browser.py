@@ -263,11 +263,17 @@ def run_all(page, lab: Lab, notebook: str):
 
 
 def pictures(area) -> list[bytes]:
-    """Screenshots (PNG) of the loaded pictures shown in the explorer's output area."""
+    """Screenshots (PNG) of the loaded pictures shown in the explorer's output area ([] while
+    the output is being replaced under our feet: a picture removed between finding and shooting)."""
+    from playwright.sync_api import Error
+
     shots = []
-    for img in area.locator("img").all():
-        if img.evaluate("(i) => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().height > 0"):
-            shots.append(img.screenshot(animations="disabled"))
+    try:
+        for img in area.locator("img").all():
+            if img.evaluate("(i) => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().height > 0"):
+                shots.append(img.screenshot(animations="disabled", timeout=10_000))
+    except Error:
+        return []
     return shots
 
 
