@@ -7,7 +7,7 @@
 #                  HTML site build/book/index.html (builds the data and trains what it needs)
 #   make test-browser  the browser test of the explorers (needs Chromium; installs Playwright)
 #   make setup     only set up .venv
-#   make lint      notebooks committed without outputs (nbstripout --verify)
+#   make lint      notebooks committed without outputs (nbstripout --keep-id --verify)
 #   make bench     the benchmark scripts (figures go to BENCHMARKS.md by hand)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,8 +15,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.mcdlib-installed
-# the tested torch/torchaudio pair (docs/OFFLINE_ASSETS.md); pyproject.toml pins the same
-TORCH  := torch==2.14.1 torchaudio==2.11.0
+# the tested torch/torchaudio/torchvision set (docs/OFFLINE_ASSETS.md); pyproject.toml pins the same
+TORCH  := torch==2.14.1 torchaudio==2.11.0 torchvision==0.29.1
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BOOK_ARGS ?=
@@ -61,7 +61,7 @@ book: $(STAMP)
 	$(VENV)/bin/mcd notebooks book $(BOOK_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-id --verify notebooks/*.ipynb
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -32,6 +32,8 @@ from mcdlib.data.vocab import AnswerVocab
 from mcdlib.errors import AnnotationError, PredictionError
 
 MISSING_POLICIES: tuple[str, ...] = ("error", "wrong")
+#: annotation answers outside the answer vocabulary: an error, or scored as given (string match)
+UNKNOWN_ANSWER_POLICIES: tuple[str, ...] = ("error", "score")
 
 
 class UnknownPredictionWarning(UserWarning):
@@ -71,13 +73,15 @@ class EvaluationResult:
     """Per-cell counts (in :data:`~mcdlib.data.templates.CELLS` order) and everything derived.
 
     ``missing`` is how many questions had no prediction and were counted wrong
-    (``missing="wrong"``); ``source`` names what was evaluated (for titles).
+    (``missing="wrong"``); ``source`` names what was evaluated (for titles); ``annotations`` the
+    annotation version evaluated (``json_update`` or ``json``; shown in the title and the JSON).
     """
 
     correct: tuple[int, ...]
     total: tuple[int, ...]
     source: str = ""
     missing: int = 0
+    annotations: str = ""
 
     @property
     def n(self) -> int:
@@ -117,6 +121,8 @@ class EvaluationResult:
             out[scenario]["All"] = self.accuracy(scenario)
         out["Overall"] = self.overall
         out["n"] = self.n
+        if self.annotations:
+            out["annotations"] = self.annotations
         return out
 
     def save_json(self, path: str | Path) -> Path:
@@ -129,7 +135,9 @@ class EvaluationResult:
     def table(self, title: str | None = None) -> str:
         """The 13 official lines with labelled columns (row, accuracy %, correct / n)."""
         title = title if title is not None else f"MUSIC-AVQA accuracy: {self.source or 'predictions'}"
-        lines = [f"{title} ({self.n:,} questions" + (f", {self.missing} missing counted wrong)" if self.missing else ")"),
+        version = f"annotations {self.annotations}, " if self.annotations else ""
+        lines = [f"{title} ({version}{self.n:,} questions"
+                 + (f", {self.missing} missing counted wrong)" if self.missing else ")"),
                  f"{'row':<24}{'accuracy %':>11}{'correct / n':>16}"]
         for label, acc, correct, total in self.rows():
             acc_text = f"{acc:.2f}" if acc is not None else "-"
@@ -140,12 +148,14 @@ class EvaluationResult:
         return self.table()
 
 
-def _tally(is_correct: np.ndarray, cells: np.ndarray, source: str = "", missing: int = 0) -> EvaluationResult:
+def _tally(is_correct: np.ndarray, cells: np.ndarray, source: str = "", missing: int = 0,
+           annotations: str = "") -> EvaluationResult:
     if len(cells) and (cells.min() < 0 or cells.max() >= len(CELLS)):
         raise ValueError(f"cell indices must lie in 0..{len(CELLS) - 1}, got {cells.min()}..{cells.max()}")
     correct = np.bincount(cells, weights=is_correct.astype(np.float64), minlength=len(CELLS))
     total = np.bincount(cells, minlength=len(CELLS))
-    return EvaluationResult(tuple(int(round(c)) for c in correct), tuple(int(t) for t in total), source, missing)
+    return EvaluationResult(tuple(int(round(c)) for c in correct), tuple(int(t) for t in total), source, missing,
+                            annotations)
 
 
 def _as_array(values: Any) -> np.ndarray:
@@ -166,7 +176,10 @@ def evaluate_indices(answers: Any, predictions: Any, cell_indices: Any, source: 
 
 
 def _normalise_predictions(predictions: Mapping[Any, Any], name: str) -> dict[int, str]:
+    """question_id (int) → answer; keys that name the same question (``"7"``, ``"007"``, ``"7 "``)
+    are an error listing them, never silently merged."""
     out: dict[int, str] = {}
+    keys: dict[int, list[Any]] = {}
     for key, answer in predictions.items():
         text = str(key).strip()
         if isinstance(key, bool) or not text.lstrip("-").isdigit():
@@ -176,27 +189,50 @@ def _normalise_predictions(predictions: Mapping[Any, Any], name: str) -> dict[in
             raise PredictionError(f"{name}: the prediction for question_id {key} is {answer!r}, expected an "
                                   "answer string such as \"two\"")
         out[int(text)] = answer
+        keys.setdefault(int(text), []).append(key)
+    aliased = {qid: ks for qid, ks in keys.items() if len(ks) > 1}
+    if aliased:
+        shown = "; ".join(f"question_id {qid} as {', '.join(map(repr, ks))}" for qid, ks in list(aliased.items())[:5])
+        raise PredictionError(f"{name}: {len(aliased)} question ids have more than one key ({shown}"
+                              f"{' ...' if len(aliased) > 5 else ''}); give each question exactly one "
+                              "prediction, keyed by its question_id as written in the annotations")
     return out
 
 
 def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], missing: str = "error",
              vocab: AnswerVocab | None = None, source: str = "",
-             predictions_name: str = "predictions") -> EvaluationResult:
+             predictions_name: str = "predictions", unknown_answers: str = "error",
+             annotations: str = "") -> EvaluationResult:
     """Evaluate predictions (question_id → answer string; ids as ints or strings) against the
-    annotation records being evaluated.
+    annotation records being evaluated (``annotations``: their version, reported with the result).
 
     Predictions naming ids that are not in ``questions`` are a PredictionError; so are
-    questions without a prediction unless ``missing="wrong"`` (they count as wrong). Predicted
-    answers outside ``vocab`` (default: the 42 answers) are wrong, with a warning.
+    questions without a prediction unless ``missing="wrong"`` (they count as wrong), and keys
+    naming one question twice (``"7"`` and ``"007"``). Annotation answers outside ``vocab``
+    (default: the 42 answers) are an AnnotationError listing the question ids unless
+    ``unknown_answers="score"`` (then scored by string match). Predicted answers outside
+    ``vocab`` are wrong, with a warning.
     """
     if missing not in MISSING_POLICIES:
         raise PredictionError(f"unknown missing-predictions policy {missing!r}; choose one of "
                               f"{', '.join(MISSING_POLICIES)}")
+    if unknown_answers not in UNKNOWN_ANSWER_POLICIES:
+        raise PredictionError(f"unknown policy for answers outside the vocabulary {unknown_answers!r}; choose one "
+                              f"of {', '.join(UNKNOWN_ANSWER_POLICIES)}")
     source = source or "the annotations"
     duplicates = find_duplicates(questions)
     if duplicates:
         raise AnnotationError(f"{source}: question ids {describe_ids(duplicates)} occur more than once; "
                               "read the annotations with a duplicates policy (first, last or drop)")
+    vocab = vocab or AnswerVocab()
+    if unknown_answers == "error":
+        outside_truth = [q for q in questions if q.answer not in vocab]
+        if outside_truth:
+            answers = sorted({q.answer for q in outside_truth})
+            raise AnnotationError(f"{source}: {len(outside_truth)} questions have answers outside the "
+                                  f"{len(vocab.known)}-answer vocabulary ({describe_ids(map(repr, answers))}; question "
+                                  f"ids {describe_ids(q.question_id for q in outside_truth)}); fix the annotations "
+                                  "(mcd data check), or score them anyway with --unknown-answers score")
     preds = _normalise_predictions(predictions, predictions_name)
     known_ids = {q.question_id for q in questions}
     unknown_ids = sorted(set(preds) - known_ids)
@@ -209,7 +245,6 @@ def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], miss
         raise PredictionError(f"{predictions_name}: {len(missing_ids)} of {len(questions)} questions of {source} "
                               f"have no prediction ({describe_ids(missing_ids)}); predict every question, or "
                               "count them as wrong with --missing wrong (missing='wrong')")
-    vocab = vocab or AnswerVocab()
     outside = sorted({a for a in preds.values() if a not in vocab})
     if outside:
         n_outside = sum(1 for a in preds.values() if a not in vocab)
@@ -218,7 +253,7 @@ def evaluate(predictions: Mapping[Any, str], questions: Sequence[Question], miss
                       UnknownPredictionWarning, stacklevel=2)
     is_correct = np.fromiter((preds.get(q.question_id) == q.answer for q in questions), dtype=bool, count=len(questions))
     cells = np.fromiter((cell_index(q.scenario, q.qtype) for q in questions), dtype=np.int64, count=len(questions))
-    return _tally(is_correct, cells, source, missing=len(missing_ids))
+    return _tally(is_correct, cells, source, missing=len(missing_ids), annotations=annotations)
 
 
 def load_predictions(path: str | Path) -> dict[str, str]:
@@ -230,10 +265,23 @@ def load_predictions(path: str | Path) -> dict[str, str]:
     if not text.strip():
         raise PredictionError(f"{path}: the predictions file is empty; expected a JSON object "
                               "{\"question_id\": \"answer\", ...}")
+    repeated: list[str] = []
+
+    def keep_pairs(pairs: list[tuple[str, Any]]) -> dict:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                repeated.append(key)
+            seen[key] = value
+        return seen
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=keep_pairs)
     except json.JSONDecodeError as exc:
         raise PredictionError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if repeated:
+        raise PredictionError(f"{path}: keys repeated in the file ({describe_ids(map(repr, dict.fromkeys(repeated)))}); "
+                              "JSON would keep only the last value of each: give each question one prediction")
     if not isinstance(data, dict):
         raise PredictionError(f"{path}: the top-level JSON value is a {type(data).__name__}, expected an object "
                               "mapping question_id to the answer string, e.g. {\"12\": \"two\"}")

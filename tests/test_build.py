@@ -106,7 +106,7 @@ class _Interrupted(Exception):
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for sub in ("json", "feats", "scenes")
+    return {str(p.relative_to(root)): p.read_bytes() for sub in ("json", "feats", "scenes", "packed")
             for p in sorted((root / sub).rglob("*")) if p.is_file()}
 
 

@@ -17,16 +17,29 @@ def _pins(requirements):
     return {re.split(r"[<>=!~\[ ]", r, 1)[0].lower(): r for r in requirements}
 
 
-def test_torch_pair_pinned_everywhere():
+def test_torch_set_pinned_everywhere():
     deps = _pins(_pyproject()["project"]["dependencies"])
     assert deps["torch"] == "torch==2.14.1" and deps["torchaudio"] == "torchaudio==2.11.0"
+    assert deps["torchvision"] == "torchvision==0.29.1"  # the build for torch 2.14.1
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "torch==2.14.1" in pip_section and "torchaudio==2.11.0" in pip_section
+    assert "torchvision==0.29.1" in pip_section
     assert "-e .[dev]" in pip_section
     assert "python=3.11" in env["dependencies"]
     makefile = (REPO / "Makefile").read_text()
-    assert "TORCH  := torch==2.14.1 torchaudio==2.11.0" in makefile
+    assert "TORCH  := torch==2.14.1 torchaudio==2.11.0 torchvision==0.29.1" in makefile
+
+
+def test_installed_torch_set_imports_and_runs():
+    import torch
+    import torchaudio
+    import torchvision
+
+    assert torch.__version__.startswith("2.14.1") and torchaudio.__version__.startswith("2.11.0")
+    assert torchvision.__version__.startswith("0.29.1")
+    conv = torchvision.ops.misc.Conv2dNormActivation(3, 4, kernel_size=3)  # a torchvision op on the CPU
+    assert conv(torch.zeros(1, 3, 8, 8)).shape == (1, 4, 8, 8)
     assert _pyproject()["project"]["requires-python"].startswith(">=3.11")
 
 
@@ -63,3 +76,11 @@ def test_book_and_browser_test_are_wired():
     assert "nbconvert" in _pins(_pyproject()["project"]["dependencies"])
     assert "make test-browser" in (REPO / ".ci" / "run").read_text()
     assert "/build/" in (REPO / ".gitignore").read_text().split()
+
+
+def test_nbgrader_is_installed_by_make_test():
+    """Teachers grade with nbgrader (the `teach` extra); `make test` installs it through `dev`."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert any(r.startswith("nbgrader>=0.9") for r in extras["teach"])
+    assert "mcdlib[teach]" in extras["dev"]
+    assert "-e '.[dev]'" in (REPO / "Makefile").read_text()

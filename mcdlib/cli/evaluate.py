@@ -14,15 +14,17 @@ A further mode adds its arguments in :func:`register` and an entry in :data:`MOD
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from mcdlib.config import DataConfig
-from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, read_annotations
+from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, annotation_version_of, read_annotations
 from mcdlib.errors import McdError
-from mcdlib.evaluation import MISSING_POLICIES, evaluate, load_predictions
+from mcdlib.evaluation import MISSING_POLICIES, UNKNOWN_ANSWER_POLICIES, evaluate, load_predictions
 
 
 @dataclass
@@ -33,6 +35,9 @@ class EvalInputs:
     predictions: Mapping[str, str]
     source: str  # what is evaluated, e.g. the annotation file
     predictions_name: str  # where the predictions come from, for messages
+    unknown_answers: str = "error"  # annotation answers outside the vocabulary (evaluate())
+    notes: dict | None = None  # added to the JSON (e.g. the run's status) and shown in the title
+    annotations: str = ""  # the annotation version evaluated (json_update / json)
 
 
 def annotations_mode(args) -> EvalInputs:
@@ -41,7 +46,8 @@ def annotations_mode(args) -> EvalInputs:
         raise McdError("--annotations and --predictions go together: "
                        "mcd eval --annotations avqa-test.json --predictions predictions.json")
     questions = read_annotations(args.annotations, duplicates=args.duplicates)
-    return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions))
+    return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions),
+                      annotations=annotation_version_of(args.annotations), unknown_answers=args.unknown_answers)
 
 
 def run_mode(args) -> EvalInputs:
@@ -49,12 +55,24 @@ def run_mode(args) -> EvalInputs:
     from mcdlib.train.predict import open_run_split, predict
     from mcdlib.train.run_folder import RunFolder
 
+    folder = RunFolder(args.run)
+    folder.require_config()
+    status = folder.require_finished(args.allow_unfinished)
+    state = folder.describe_status()
+    if status.get("status") != "finished":
+        print(f"mcd: warning: {args.run} is not finished ({state}): evaluating its {args.checkpoint} checkpoint "
+              "as it is", file=sys.stderr)
+    written = folder.predictions(args.split)  # checks the split name before anything is read
     dataset = open_run_split(args.run, args.split, args.checkpoint, args.data)
-    predictions = predict(args.run, args.split, args.checkpoint, data_root=args.data, dataset=dataset)
-    written = RunFolder(args.run).predictions(args.split)
+    predictions = predict(args.run, args.split, args.checkpoint, data_root=args.data, dataset=dataset,
+                          allow_other_data=args.allow_other_data)
     print(f"predictions written to {written}")
-    return EvalInputs(dataset.questions, predictions, f"{args.run} ({args.split}, {args.checkpoint} checkpoint)",
-                      str(written))
+    notes = {"run": str(args.run), "run_status": status.get("status", "unknown"), "run_state": state,
+             "epochs_done": status.get("epochs_done"), "epochs": status.get("epochs"),
+             "checkpoint": args.checkpoint}
+    return EvalInputs(dataset.questions, predictions,
+                      f"{args.run} ({args.split}, {args.checkpoint} checkpoint; run {state})",
+                      str(written), annotations=dataset.annotations, unknown_answers="score", notes=notes)
 
 
 #: (name, is this mode selected?, build its inputs) — the first selected mode runs
@@ -83,7 +101,17 @@ def register(sub) -> None:
     trained.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file (default: %(default)s)")
     trained.add_argument("--data", metavar="DIR", default=None,
                          help="the run's dataset folder, if it moved since training (default: the run's data.root)")
-    p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the accuracies as JSON")
+    trained.add_argument("--allow-unfinished", action="store_true",
+                         help="evaluate a run that is not finished (interrupted or killed); its status and "
+                              "epochs done are shown in the title and the JSON")
+    trained.add_argument("--allow-other-data", action="store_true",
+                         help="evaluate on a dataset other than the one the run was trained on (its recorded "
+                              "fingerprint); refused by default")
+    p.add_argument("--json", dest="json_out", metavar="OUT", default=None,
+                   help="also write the accuracies (and the annotation version) as JSON")
+    p.add_argument("--unknown-answers", choices=UNKNOWN_ANSWER_POLICIES, default="error",
+                   help="annotation answers outside the 42-answer vocabulary: an error listing the question ids, "
+                        "or score them by string match (default: %(default)s)")
     p.add_argument("--missing", choices=MISSING_POLICIES, default="error",
                    help="questions without a prediction: an error, or count them wrong (default: %(default)s)")
     p.add_argument("--duplicates", choices=DUPLICATE_POLICIES, default=DataConfig.duplicates,
@@ -104,11 +132,14 @@ def run(args) -> int:
         warnings.simplefilter("always")
         inputs = build(args)
         result = evaluate(inputs.predictions, inputs.questions, missing=args.missing,
-                          source=inputs.source, predictions_name=inputs.predictions_name)
+                          source=inputs.source, predictions_name=inputs.predictions_name,
+                          annotations=inputs.annotations, unknown_answers=inputs.unknown_answers)
     for warning in caught:
         print(f"mcd: warning: {warning.message}", file=sys.stderr)
     print(result.table())
     if args.json_out:
-        result.save_json(args.json_out)
+        out = Path(args.json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**result.to_json(), **(inputs.notes or {})}, indent=2) + "\n")
         print(f"accuracies written to {args.json_out}")
     return 0

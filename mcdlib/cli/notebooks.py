@@ -39,6 +39,18 @@ def register(sub) -> None:
     ex.add_argument("--src", default=None, help="folder of the solution notebooks (default notebooks/)")
     ex.add_argument("--out", default=None, help="folder of the student copies (default notebooks/exercises/)")
     ex.set_defaults(func=_exercises)
+    course = nsub.add_parser("course", help="lay out an nbgrader course folder from the notebooks (teachers)",
+                             description="Write OUT/nbgrader_config.py and OUT/source/<notebook>/<notebook>.ipynb "
+                                         "for nbgrader (docs/TEACHING.md): then, in OUT, `nbgrader "
+                                         "generate_assignment 04_mcd_components` makes the student release and "
+                                         "`nbgrader autograde 04_mcd_components` scores the submissions.")
+    course.add_argument("out", help="the course folder (created; other files in it are kept)")
+    course.add_argument("names", nargs="*", help="notebooks to include (default: every notebook with graded exercises)")
+    course.add_argument("--params", default=None,
+                        help="inject a parameter set (smoke, classroom, full or a YAML path) into the copies; "
+                             "default: the notebooks' own defaults (classroom size)")
+    course.add_argument("--course-id", default="mcdlib", help="nbgrader course id (default mcdlib)")
+    course.set_defaults(func=_course)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -90,4 +102,34 @@ def _exercises(args) -> int:
     for path in sync.removed:
         print(f"removed {path}")
     print(f"{len(sync.written)} written, {len(sync.unchanged)} unchanged, {len(sync.removed)} removed")
+    return 0
+
+
+def _course(args) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from mcdlib.errors import McdError
+    from mcdlib.workbook.grading import exercises, write_course
+    from mcdlib.workbook.runner import load_param_set, parameterize, parameters_for
+
+    notebooks = list_notebooks()
+    if args.names:
+        by_name = {p.name[:2]: p for p in notebooks} | {p.name: p for p in notebooks} | {p.stem: p for p in notebooks}
+        missing = [n for n in args.names if n not in by_name]
+        if missing:
+            raise McdError(f"unknown notebook(s) {missing}; available: {[p.stem for p in notebooks]}")
+        notebooks = [by_name[n] for n in args.names]
+    else:
+        notebooks = [p for p in notebooks if exercises(json.loads(p.read_text(encoding="utf-8")), p.name)]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.params:
+            param_set = load_param_set(args.params)
+            notebooks = [parameterize(p, parameters_for(p, param_set), Path(tmp) / p.name) for p in notebooks]
+        out = write_course(args.out, notebooks, course_id=args.course_id)
+    for p in notebooks:
+        print(f"source/{p.stem}/{p.name}")
+    print(f"course folder {out}: cd there, then `nbgrader generate_assignment NAME` (NAME = one of the "
+          f"folders above) and, after collecting, `nbgrader autograde NAME` (see docs/TEACHING.md)")
     return 0

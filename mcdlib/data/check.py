@@ -6,7 +6,10 @@ holding ``json/`` and/or ``json_update/`` (and optionally ``feats/``) and return
 (warnings: the reader resolves them by policy), and the problems that make a dataset invalid:
 answers outside the vocabulary, templates not among the 33 official ones, a template filed
 under another cell, more fillers than placeholders, questions longer than the reference
-encoder's 14 tokens, and feature problems (:func:`mcdlib.data.features.check_feature_folder`).
+encoder's 14 tokens, feature problems (:func:`mcdlib.data.features.check_feature_folder`) and,
+when the dataset has one, packed-store problems (:func:`mcdlib.data.store.check_packed_store`:
+a corrupt index, truncated or reshaped arrays, NaN/Inf, missing videos, rows or sources changed
+since packing).
 
 An unreadable file raises :class:`~mcdlib.errors.AnnotationError` (the CLI exits 2);
 ``report.ok`` is False when problems were found (the CLI exits 1).
@@ -29,6 +32,7 @@ from mcdlib.data.music_avqa import (
     ANNOTATION_VERSIONS, MAX_QUESTION_TOKENS, DUPLICATE_POLICIES, Question, describe_ids,
     duplicate_message, find_duplicates, parse_records, read_records,
 )
+from mcdlib.data.store import check_packed_store, packed_dir
 from mcdlib.data.templates import CELLS, find_template, placeholders_of
 from mcdlib.data.vocab import AnswerVocab
 from mcdlib.errors import AnnotationError
@@ -72,11 +76,12 @@ class DataCheckReport:
     path: str
     files: list[FileCheck]
     features: FeatureCheck | None = None
+    packed: FeatureCheck | None = None  # the packed store (packed/), when the dataset has one
 
     @property
     def problems(self) -> list[str]:
         out = [p for f in self.files for p in f.problems]
-        return out + (self.features.problems if self.features else [])
+        return out + (self.features.problems if self.features else []) + (self.packed.problems if self.packed else [])
 
     @property
     def warnings(self) -> list[str]:
@@ -95,8 +100,9 @@ class DataCheckReport:
             d["duplicates"] = {str(k): v for k, v in f.duplicates.items()}
             files.append(d)
         features = asdict(self.features) if self.features else None
+        packed = asdict(self.packed) if self.packed else None
         return {"path": self.path, "ok": self.ok, "problems": self.problems, "warnings": self.warnings,
-                "files": files, "features": features}
+                "files": files, "features": features, "packed": packed}
 
     def save_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -118,6 +124,10 @@ class DataCheckReport:
                 lines.append(f"  skipped: {self.features.skipped}")
             for name, n_files, shape, dtype in self.features.rows:
                 lines.append(f"  {name:<20} {n_files:>7,} files  shape {tuple(shape)}  {dtype}")
+        if self.packed is not None:
+            lines += ["", f"packed store: {self.packed.folder}"]
+            for name, n_videos, shape, dtype in self.packed.rows:
+                lines.append(f"  {name:<20} {n_videos:>7,} videos  shape {tuple(shape)}  {dtype}")
         for title, items in (("warnings", self.warnings), ("problems", self.problems)):
             if items:
                 lines += ["", f"{title} ({len(items)}):"] + [f"  - {item}" for item in items]
@@ -244,4 +254,8 @@ def check_path(path: str | Path, vocab: AnswerVocab | None = None, max_tokens: i
     report = DataCheckReport(str(path), checks)
     if (path / "feats").is_dir():
         report.features = check_features(path, video_ids, progress)
+    if packed_dir(path).is_dir():
+        result = check_packed_store(path, video_ids, progress=progress)
+        report.packed = FeatureCheck(str(packed_dir(path)), rows=[tuple(r) for r in result.rows],
+                                     problems=list(result.problems))
     return report

@@ -35,15 +35,17 @@ from typing import Collection, Iterator, Sequence
 import numpy as np
 import torch
 
-from mcdlib.data.features import ResolvedData, resolve_data_config, write_random_features
-from mcdlib.data.music_avqa import Question, load_split, reference_tokens, split_path
+from mcdlib.data.cache_dir import cache_location
+from mcdlib.data.features import ResolvedData, require_dataset_dir, resolve_data_config, write_random_features
+from mcdlib.data.music_avqa import Question, load_split, reference_tokens, resolve_annotations, split_path
 from mcdlib.data.spec import DataSpec
-from mcdlib.data.store import PackedStore, pack, pack_command, read_index, to_float32
+from mcdlib.data.store import (PackedStore, pack, pack_command, read_index, require_current, stale_videos,
+                               to_float32)
 from mcdlib.data.templates import CELLS, PLACEHOLDER_FILLERS, TEMPLATES, cell_index
 from mcdlib.data.text_cache import (CACHE_DIR, TextCache, keyword_text, load_or_build_text_cache,
                                     object_texts)
 from mcdlib.data.vocab import REFERENCE_ANSWERS, AnswerVocab, QuestionVocab
-from mcdlib.encoders.text import TEXT_ENCODERS, get_text_encoder
+from mcdlib.encoders.text import SOURCED_TEXT_ENCODERS, TEXT_ENCODERS, get_text_encoder
 from mcdlib.errors import AnnotationError, ConfigError, FeatureError
 
 #: split roles resolved through DataConfig.<role>_split
@@ -63,6 +65,11 @@ def split_name(cfg, split: str) -> str:
     return getattr(cfg, f"{split}_split") if split in SPLIT_ROLES else split
 
 
+def text_model_source(cfg, text_model: str) -> str:
+    """``cfg.text_model_source`` for the encoders that load from one (CLIP), else ``""``."""
+    return getattr(cfg, "text_model_source", "") if text_model in SOURCED_TEXT_ENCODERS else ""
+
+
 def text_model_name(cfg, text_model: str | None = None) -> str:
     """The text encoder of the text cache: ``text_model`` if given, else ``cfg.text_model``
     (``minilm`` by default; ``vocab`` questions still need pooled text objects). ``"hash"`` is
@@ -76,8 +83,9 @@ def text_model_name(cfg, text_model: str | None = None) -> str:
 # --------------------------------------------------------------------------- packing helpers
 
 
-def missing_features(data: ResolvedData) -> list[str]:
-    """The features of ``data`` not completely packed with its seconds and segments."""
+def missing_features(data: ResolvedData, stale: bool = False) -> list[str]:
+    """The features of ``data`` not completely packed with its seconds and segments (and, with
+    ``stale``, those whose source files changed since packing: :func:`~mcdlib.data.store.stale_videos`)."""
     index = read_index(data.root) or {"features": {}}
     missing = []
     for name in data.features:
@@ -85,25 +93,31 @@ def missing_features(data: ResolvedData) -> list[str]:
         if not (entry.get("complete") and entry.get("segments") == data.segments
                 and entry.get("source_seconds") == data.seconds):
             missing.append(name)
+        elif stale and stale_videos(data.root, name, index):
+            missing.append(name)
     return missing
 
 
 def open_packed_store(data: ResolvedData) -> PackedStore:
-    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command."""
+    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command
+    (features not packed, or packed from source files that changed since)."""
     missing = missing_features(data)
     if missing:
         raise FeatureError(f"{data.root}: features {', '.join(missing)} are not packed with "
                            f"seconds={data.seconds}, segments={data.segments}; run "
                            f"`{pack_command(data.root, missing, data.seconds, data.segments)}` "
                            "(or call mcdlib.data.dataset.ensure_packed(cfg))")
+    require_current(data.root, data.features)
     return PackedStore(data.root)
 
 
 def ensure_packed(cfg, progress: bool = True) -> dict:
-    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks; returns the
-    :func:`~mcdlib.data.store.pack` summary ({} when nothing was missing)."""
+    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks or holds out of
+    date (sources changed since packing); returns the :func:`~mcdlib.data.store.pack` summary
+    ({} when nothing was missing)."""
+    require_dataset_dir(cfg.root)
     data = resolve_data_config(cfg)
-    missing = missing_features(data)
+    missing = missing_features(data, stale=True)
     if not missing:
         return {}
     return pack(data.root, missing, seconds=data.seconds, segments=data.segments, progress=progress)
@@ -113,8 +127,10 @@ def ensure_packed(cfg, progress: bool = True) -> dict:
 
 
 def question_vocab_path(cfg) -> Path:
-    """``<root>/cache/question_vocab-<annotations>-<train split>.json``."""
-    return Path(cfg.root) / CACHE_DIR / f"question_vocab-{cfg.annotations}-{cfg.train_split}.json"
+    """``<root>/cache/question_vocab-<annotations>-<train split>.json`` (the default place; see
+    :mod:`mcdlib.data.cache_dir` for ``data.cache_dir`` and read-only datasets)."""
+    version = resolve_annotations(cfg.root, cfg.annotations)
+    return Path(cfg.root) / CACHE_DIR / f"question_vocab-{version}-{cfg.train_split}.json"
 
 
 def template_word_lists() -> list[list[str]]:
@@ -132,12 +148,18 @@ def load_or_build_question_vocab(cfg) -> QuestionVocab:
     appends nothing (93 words). Delete the cached file to rebuild after changing the train
     annotations.
     """
-    path = question_vocab_path(cfg)
-    if path.is_file():
-        return QuestionVocab.load(path)
+    location = cache_location(cfg)
+    name = question_vocab_path(cfg).name
+    found = location.find(name)
+    if found is not None:
+        return QuestionVocab.load(found)
     train = load_split(cfg.root, cfg.train_split, cfg.annotations, cfg.duplicates)
     vocab = QuestionVocab.build([q.tokens for q in train] + template_word_lists())
-    vocab.save(path)
+    try:
+        vocab.save(location.target(name))
+    except OSError as exc:
+        raise FeatureError(f"{location.write / name}: cannot write the question vocabulary ({exc.strerror or exc}); "
+                           "set data.cache_dir to a writable folder (--set data.cache_dir=DIR)") from None
     return vocab
 
 
@@ -160,17 +182,21 @@ class AVQADataset:
         self.cfg = cfg
         self.split = split_name(cfg, split)
         self.data = resolve_data_config(cfg)
-        self.questions: list[Question] = load_split(cfg.root, self.split, cfg.annotations, cfg.duplicates)
+        #: the annotation version read (``data.annotations`` with ``auto`` resolved)
+        self.annotations = resolve_annotations(cfg.root, cfg.annotations)
+        self.questions: list[Question] = load_split(cfg.root, self.split, self.annotations, cfg.duplicates)
         if not self.questions:
-            raise AnnotationError(f"{split_path(cfg.root, self.split, cfg.annotations)}: split "
+            raise AnnotationError(f"{split_path(cfg.root, self.split, self.annotations)}: split "
                                   f"{self.split!r} holds no questions; give a non-empty split")
         self.answer_vocab = answer_vocab or AnswerVocab(order=cfg.answer_order, unknown=cfg.unknown_answers)
         self.question_vocab = question_vocab or load_or_build_question_vocab(cfg)
         self.store = open_packed_store(self.data)
         self.text_model = text_model_name(cfg, text_model)
         self.text_cache: TextCache = load_or_build_text_cache(
-            self.data.root, get_text_encoder(self.text_model), [q.text for q in self.questions],
-            object_texts(self.questions), progress=progress, more_texts=self._other_split_texts)
+            self.data.root, get_text_encoder(self.text_model, text_model_source(cfg, self.text_model)),
+            [q.text for q in self.questions],
+            object_texts(self.questions), progress=progress, more_texts=self._other_split_texts,
+            location=cache_location(cfg))
         self.with_q_tokens = cfg.text_encoder != "vocab"
         self._build_arrays()
 
@@ -181,8 +207,8 @@ class AVQADataset:
         others = []
         for role in SPLIT_ROLES:
             name = split_name(self.cfg, role)
-            if name != self.split and split_path(self.cfg.root, name, self.cfg.annotations).is_file():
-                others += load_split(self.cfg.root, name, self.cfg.annotations, self.cfg.duplicates)
+            if name != self.split and split_path(self.cfg.root, name, self.annotations).is_file():
+                others += load_split(self.cfg.root, name, self.annotations, self.cfg.duplicates)
         return [q.text for q in others], object_texts(others)
 
     def _build_arrays(self) -> None:
@@ -224,7 +250,7 @@ class AVQADataset:
         return len(self.questions)
 
     def __repr__(self) -> str:
-        return (f"AVQADataset({self.data.root}, split={self.split!r}, {len(self)} questions, "
+        return (f"AVQADataset({self.data.root}, {self.annotations}, split={self.split!r}, {len(self)} questions, "
                 f"features={self.data.features}, text={self.text_model})")
 
     @functools.cached_property

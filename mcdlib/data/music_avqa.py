@@ -10,7 +10,7 @@ real/fake subsets into frozen :class:`Question` records::
     q.text      # 'How many musical instruments were heard throughout the video?'
     q.keywords  # ()  (templ_values)
 
-A record (see docs MUSIC_AVQA_FORMAT.md) holds ``video_id``, ``question_id``, ``type`` (a
+A record (see docs/DATASETS.md) holds ``video_id``, ``question_id``, ``type`` (a
 STRING holding the JSON list ``[scenario, type]``), ``question_content`` (the template),
 ``templ_values`` (a STRING holding a JSON list of fillers, possibly ``[]``),
 ``question_deleted`` and ``anser`` (sic). Questions are tokenised exactly as the reference
@@ -20,7 +20,9 @@ AVST code does (:func:`reference_tokens`). Duplicated question ids (the original
 ``drop`` or ``error``; ``DataConfig.duplicates``).
 
 Every malformed input raises :class:`~mcdlib.errors.AnnotationError` naming the file, the
-record index and the question_id at fault.
+record index and the question_id at fault. A ``video_id`` is joined into file names
+(``feats/<name>/<video_id>.npy``), so one holding a path separator, ``..``, a leading dot or a
+control character is refused here (:func:`mcdlib.utils.names.safe_name`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mcdlib.data.templates import CELLS, QUESTION_MARKS, find_template, placeholders_of
-from mcdlib.errors import AnnotationError
+from mcdlib.errors import AnnotationError, ConfigError
+from mcdlib.utils.names import safe_name
 
 #: keys every record must have (``question_deleted`` is optional: it is always 0)
 REQUIRED_KEYS: tuple[str, ...] = ("video_id", "question_id", "type", "question_content", "templ_values")
@@ -233,8 +236,9 @@ class _RecordParser:
             values = tuple(str(v) for v in _parse_listish(record["templ_values"]))
         except ValueError as exc:
             raise self.fail(index, record, f"templ_values is not parseable: {exc}") from None
+        video_id = safe_name(str(record["video_id"]), what="video_id", where=self.where(index, record))
         try:
-            return make_question(int(qid), str(record["video_id"]), template, values,
+            return make_question(int(qid), video_id, template, values,
                                  str(record[answer_key]), cell=(scenario, qtype))
         except ValueError as exc:
             raise self.fail(index, record, f"fewer templ_values than placeholders: {exc}") from None
@@ -349,19 +353,50 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
     return questions
 
 
+#: the order in which ``annotations="auto"`` looks for a version: the corrected one first
+AUTO_PREFERENCE: tuple[str, ...] = ("json_update", "json")
+
+
+def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> str:
+    """The annotation folder ``annotations`` names: itself, or for ``"auto"`` the corrected
+    ``json_update`` when ``<dataset_dir>/json_update/`` holds any ``avqa-*.json``, else ``json``.
+
+    Every split of a run reads the same version (a dataset with both folders always gives
+    ``json_update``, the version papers since 2023 report; the music scenes have only ``json``).
+    """
+    if annotations != "auto":
+        return annotations
+    for version in AUTO_PREFERENCE:
+        if any((Path(dataset_dir) / version).glob("avqa-*.json")):
+            return version
+    return "json"
+
+
+def annotation_version_of(path: str | Path) -> str:
+    """The version of an annotation file from its folder (``json_update``/``json``), else
+    ``"unknown (<file name>)"``: a results table must say which version it used."""
+    path = Path(path)
+    return path.parent.name if path.parent.name in ANNOTATION_VERSIONS else f"unknown ({path.name})"
+
+
 def split_path(dataset_dir: str | Path, split: str, annotations: str = "json") -> Path:
-    """``<dataset_dir>/<annotations>/avqa-<split>.json``."""
-    return Path(dataset_dir) / annotations / f"avqa-{split}.json"
+    """``<dataset_dir>/<annotations>/avqa-<split>.json`` (``annotations="auto"`` resolved first; both
+    names checked: plain file names)."""
+    safe_name(annotations, what="annotation folder name", error=ConfigError)
+    safe_name(split, what="split name", error=ConfigError)
+    return Path(dataset_dir) / resolve_annotations(dataset_dir, annotations) / f"avqa-{split}.json"
 
 
 def load_split(dataset_dir: str | Path, split: str, annotations: str = "json",
                duplicates: str = "first") -> list[Question]:
-    """Read ``<dataset_dir>/<annotations>/avqa-<split>.json`` (e.g. split ``test``, ``val_real``)."""
+    """Read ``<dataset_dir>/<annotations>/avqa-<split>.json`` (e.g. split ``test``, ``val_real``;
+    ``annotations="auto"``: :func:`resolve_annotations`)."""
     path = split_path(dataset_dir, split, annotations)
     if not path.is_file():
         folder = path.parent
         available = sorted(p.name for p in folder.glob("avqa-*.json")) if folder.is_dir() else []
         hint = (f"; {folder} holds {', '.join(available)}" if available
-                else f"; {folder} does not exist or holds no avqa-*.json (data.annotations is json or json_update)")
+                else f"; {folder} does not exist or holds no avqa-*.json (data.annotations is auto, json or "
+                      "json_update)")
         raise AnnotationError(f"{path}: annotation file for split {split!r} not found{hint}")
     return read_annotations(path, duplicates=duplicates)

@@ -1,7 +1,8 @@
 """Frozen text features, computed once per dataset and text encoder.
 
 A frozen encoder gives the same features every epoch, so they are computed once and cached
-under ``<dataset>/cache/text/<encoder>/``:
+under ``<dataset>/cache/text/<encoder>/`` (or where ``data.cache_dir`` says, or a per-user folder
+when the dataset folder is read-only: :mod:`mcdlib.data.cache_dir`):
 
 * question token features: float16 ``[N_questions, L, D]`` (memory-mapped) and a bool mask
   ``[N_questions, L]``, one row per unique question text; L is the longest question in tokens
@@ -36,6 +37,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from mcdlib.data.cache_dir import CacheLocation, default_location
 from mcdlib.data.templates import CELLS, SCENARIOS
 from mcdlib.encoders.text import TextEncoder
 from mcdlib.errors import FeatureError
@@ -183,18 +185,28 @@ def _write_cache(directory: Path, encoder: TextEncoder, question_texts: list[str
 def load_or_build_text_cache(dataset_dir: str | Path, encoder: TextEncoder, question_texts: Iterable[str],
                              object_strings: Iterable[str], max_len_cap: int = MAX_LEN_CAP,
                              progress: bool = True,
-                             more_texts: Callable[[], tuple[Iterable[str], Iterable[str]]] | None = None
-                             ) -> TextCache:
+                             more_texts: Callable[[], tuple[Iterable[str], Iterable[str]]] | None = None,
+                             location: CacheLocation | None = None) -> TextCache:
     """The dataset's text cache for ``encoder``, (re)built only when it lacks a requested text,
     was built by another encoder fingerprint or with another length cap.
 
     ``more_texts`` returns further (question texts, text objects) to include when a build is
     needed (e.g. the other splits of the dataset); it is not called when the cache is reused.
+    ``location`` (:func:`mcdlib.data.cache_dir.cache_location`) says where caches are read and
+    written (default ``<dataset>/cache``, or a per-user folder when the dataset is read-only).
     """
-    directory = text_cache_dir(dataset_dir, encoder.name)
+    location = location or default_location(dataset_dir)
+    relative = Path("text") / encoder.name
     wanted_q = list(dict.fromkeys(question_texts))
     wanted_o = list(dict.fromkeys(object_strings))
-    cache = _read_cache(directory)
+    found = [c for c in map(_read_cache, location.candidates(relative)) if c is not None]
+    for cache in found:
+        if (cache.fingerprint == encoder.fingerprint and cache.max_len_cap == max_len_cap
+                and all(t in cache._question_row for t in wanted_q)
+                and all(t in cache._object_row for t in wanted_o)):
+            return cache
+    cache = found[-1] if found else None
+    directory = location.write / relative
     reason = "no cache yet"
     if cache is not None:
         if cache.fingerprint != encoder.fingerprint:
@@ -216,4 +228,9 @@ def load_or_build_text_cache(dataset_dir: str | Path, encoder: TextEncoder, ques
         extra_q, extra_o = more_texts()
         wanted_q = list(dict.fromkeys(wanted_q + list(extra_q)))
         wanted_o = list(dict.fromkeys(wanted_o + list(extra_o)))
-    return _write_cache(directory, encoder, sorted(wanted_q), sorted(wanted_o), max_len_cap, progress)
+    try:
+        directory = location.target(relative / INDEX_FILE).parent
+        return _write_cache(directory, encoder, sorted(wanted_q), sorted(wanted_o), max_len_cap, progress)
+    except OSError as exc:
+        raise FeatureError(f"{directory}: cannot write the text cache ({exc.strerror or exc}); set "
+                           "data.cache_dir to a writable folder (--set data.cache_dir=DIR)") from None

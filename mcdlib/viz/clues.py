@@ -109,9 +109,10 @@ def question_mask(batch: Mapping[str, torch.Tensor], question_kind: str = "token
     return batch["q_mask"]
 
 
-def token_labeler(question_kind: str = "tokens", text_model: str = "minilm") -> TokenLabeler:
+def token_labeler(question_kind: str = "tokens", text_model: str = "minilm", source: str = "") -> TokenLabeler:
     """A function giving the labels of a question's real tokens, as the model saw them:
-    reference words for the LSTM, MiniLM wordpieces (with [CLS]/[SEP]) or the hash encoder's
+    reference words for the LSTM, MiniLM wordpieces (with [CLS]/[SEP]), CLIP's BPE tokens
+    (``source``: the CLIP model's folder, ``data.text_model_source``) or the hash encoder's
     words for frozen token features."""
     if question_kind == "lstm":
         return lambda q: list(q.tokens)
@@ -121,7 +122,7 @@ def token_labeler(question_kind: str = "tokens", text_model: str = "minilm") -> 
         return lambda q: HashTextEncoder.words(q.text)
     from mcdlib.encoders.text import get_text_encoder
 
-    tokenizer = get_text_encoder(text_model).tokenizer
+    tokenizer = get_text_encoder(text_model, source).tokenizer
     return lambda q: tokenizer.convert_ids_to_tokens(tokenizer(q.text)["input_ids"])
 
 
