@@ -140,6 +140,7 @@ class DataConfig:
     duplicates: str = choice("first", ("first", "last", "drop", "error"), "policy for duplicated question ids (original version)")
     cache_dir: str = doc("", "folder for the question/text caches ('' = <root>/cache; when the dataset folder is "
                              "read-only, a per-user folder under ~/.cache/mcdlib is used instead, with a notice)")
+    format: str = choice("auto", ("auto", "music_avqa", "avqa"), "annotation format: MUSIC-AVQA (<annotations>/avqa-<split>.json, 42 answers) or AVQA (<annotations>/<split>_qa.json, 4-option multiple choice); auto detects it from the files")
 
 
 @dataclass

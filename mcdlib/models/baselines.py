@@ -16,7 +16,7 @@ from mcdlib.config import ModelConfig
 from mcdlib.data.spec import DataSpec
 from mcdlib.errors import ConfigError
 from mcdlib.models.attention import FeedForward, MultiHeadAttention
-from mcdlib.models.header import mlp_head
+from mcdlib.models.header import answer_logits, mlp_head, option_projection
 from mcdlib.models.losses import other_video_partner
 from mcdlib.models.projections import LSTMQuestionEncoder, ModalityProjections, QuestionEncoder, input_modalities
 
@@ -26,22 +26,34 @@ def _outputs(logits: torch.Tensor, losses: dict | None = None, attention: dict |
     return {"logits": logits, "losses": losses or {}, "attention": attention or {}, "aux": aux or {}}
 
 
+def _head(d_in: int, cfg: ModelConfig, spec: DataSpec) -> tuple[nn.Sequential, nn.Linear | None]:
+    """The baselines' MLP head and, for multiple choice, the option projection: the MLP then ends
+    in d and scores the batch's options (as MCD's header, :func:`mcdlib.models.header.score_options`)."""
+    options = option_projection(spec, cfg.d_model)
+    out = cfg.d_model if options is not None else spec.num_answers
+    return mlp_head(d_in, cfg.d_model, out, cfg.header_dropout), options
+
+
 class QuestionOnly(nn.Module):
-    """Question vector -> MLP (``model.name=qonly``): what the question alone tells (CHOICE)."""
+    """Question vector -> MLP (``model.name=qonly``): what the question alone tells (CHOICE).
+
+    With multiple choice it scores the options from the question alone (what question and
+    option texts tell without audio or vision)."""
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec):
         super().__init__()
         self.question = QuestionEncoder(cfg, spec)
-        self.head = mlp_head(cfg.d_model, cfg.d_model, spec.num_answers, cfg.header_dropout)
+        self.head, self.options = _head(cfg.d_model, cfg, spec)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict:
-        return _outputs(self.head(self.question(batch).vector))
+        return _outputs(answer_logits(self.head(self.question(batch).vector), self.options, batch))
 
 
 class LateFusion(nn.Module):
     """[mean_t f_v; mean_t f_a; question vector] -> MLP (``model.name=late``, CHOICE).
 
     ``modalities=a`` / ``v`` give the audio-only / visual-only variants (``none`` = question only).
+    With multiple choice the MLP's output scores the options.
     """
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec):
@@ -50,11 +62,12 @@ class LateFusion(nn.Module):
         self.question = QuestionEncoder(cfg, spec)
         self.inputs = ModalityProjections(cfg, spec, self.modalities, positions=False)
         d_in = cfg.d_model * (1 + len(self.modalities))
-        self.head = mlp_head(d_in, cfg.d_model, spec.num_answers, cfg.header_dropout)
+        self.head, self.options = _head(d_in, cfg, spec)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict:
         pooled = [f.mean(1) for f in self.inputs(batch).values()]
-        return _outputs(self.head(torch.cat([*pooled, self.question(batch).vector], dim=-1)))
+        out = self.head(torch.cat([*pooled, self.question(batch).vector], dim=-1))
+        return _outputs(answer_logits(out, self.options, batch))
 
 
 class TemporalAttention(nn.Module):
@@ -88,6 +101,8 @@ class AVST(nn.Module):
     matching negatives are the frames of the next item of the batch from another video (never
     the same video); items whose batch holds no other video contribute no matching loss (0 when
     none does). The matching loss is CE(pos, 1) + CE(neg, 0) weighted ``avst_match_weight``.
+    Multiple choice (AVQA; the reference is open-ended only): the last Linear(d, answers) is
+    replaced by the dot product of the fused vector with the projected options.
     """
 
     def __init__(self, cfg: ModelConfig, spec: DataSpec):
@@ -107,7 +122,8 @@ class AVST(nn.Module):
         self.temporal_audio = TemporalAttention(d, cfg.n_heads, cfg.dropout)
         self.temporal_visual = TemporalAttention(d, cfg.n_heads, cfg.dropout)
         self.fusion = nn.Linear(2 * d, d)
-        self.answer = nn.Linear(d, spec.num_answers)
+        self.options = option_projection(spec, d)
+        self.answer = nn.Linear(d, spec.num_answers) if self.options is None else nn.Identity()
 
     def _ground(self, audio: torch.Tensor, frames: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Audio [B,T,d] guides attention over grid cells [B,T,G,d] -> grounded visual [B,T,d], map [B,T,G]."""
@@ -150,7 +166,8 @@ class AVST(nn.Module):
         visual_att, temporal_visual = self.temporal_visual(question, visual)
         feat = torch.cat([audio_att + audio.mean(1), visual_att + visual.mean(1)], dim=-1)
         combined = torch.tanh(self.fusion(torch.tanh(feat)) * question)
-        return _outputs(self.answer(combined), losses={"match": self.match_weight * match},
+        return _outputs(answer_logits(self.answer(combined), self.options, batch),
+                        losses={"match": self.match_weight * match},
                         attention={"spatial": spatial, "temporal_audio": temporal_audio,
                                    "temporal_visual": temporal_visual},
                         aux={"match": match.detach()})

@@ -125,10 +125,13 @@ def data_config_for(cfg: Config, model_factory: ModelFactory | None = None):
 
 
 def data_summary(dataset, cfg: Config) -> dict[str, Any]:
-    """What a run read: dataset folder, annotation version, feature names, seconds, segments, text encoder."""
+    """What a run read: dataset folder, annotation format and version, feature names, seconds,
+    segments, text encoder."""
     data = getattr(dataset, "data", None)
+    fmt = getattr(dataset, "format", None)
     return {
         "root": str(cfg.data.root),
+        "format": getattr(fmt, "name", None) or getattr(cfg.data, "format", "auto"),
         "annotations": getattr(dataset, "annotations", None) or cfg.data.annotations,
         "features": ({"audio": data.audio, "visual": data.visual, "visual_grid": data.visual_grid}
                      if data is not None else None),
@@ -144,9 +147,10 @@ def open_dataset(cfg: Config, split: str, progress: bool = True):
 
 def check_not_empty(dataset, split: str, cfg: Config):
     if len(dataset) == 0:
-        from mcdlib.data.music_avqa import split_path
+        from mcdlib.data.formats import get_format
 
-        where = split_path(cfg.data.root, split, getattr(dataset, "annotations", None) or cfg.data.annotations)
+        where = get_format(cfg.data).split_path(cfg.data.root, split,
+                                                getattr(dataset, "annotations", None) or cfg.data.annotations)
         raise RunError(f"{where}: the {split!r} split holds no questions; check the annotation file "
                        "(mcd data check) or choose another split in data.*_split")
     return dataset
@@ -184,7 +188,7 @@ def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.dev
     ``features``: the deep features to load (:func:`mcdlib.models.feature_inputs`)."""
     dist = dist or Distributed(device=device)
     model.eval()
-    meter = EpochMeter()
+    meter = EpochMeter(getattr(dataset, "scheme", None))
     batches = dataset.iter_batches(batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
                                    world_size=dist.world_size, drop_last=False, features=features)
     total = dataset.num_batches(batch_size, dist.world_size, False)
@@ -358,7 +362,7 @@ class Trainer:
         torch.manual_seed(epoch_seed(cfg.seed, epoch, dist.rank))
         model = self.wrapped
         model.train()
-        meter = EpochMeter()
+        meter = EpochMeter(getattr(self.train_data, "scheme", None))
         batches = self.train_data.iter_batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
                                                rank=dist.rank, world_size=dist.world_size, features=self.features)
         if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
@@ -535,7 +539,8 @@ def format_data(data: dict[str, Any]) -> str:
     """``ROOT, annotations V, features audio=A visual=V grid=G`` (a run's :func:`data_summary`)."""
     features = data.get("features") or {}
     names = " ".join(f"{k.replace('visual_grid', 'grid')}={v or '-'}" for k, v in features.items())
-    return f"{data['root']}, annotations {data['annotations']}" + (f", features {names}" if names else "")
+    form = " (AVQA multiple choice)" if data.get("format") == "avqa" else ""
+    return f"{data['root']}{form}, annotations {data['annotations']}" + (f", features {names}" if names else "")
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@
 :func:`predict` loads a run's checkpoint (``best`` by default) with the settings stored in it,
 checks that the split's features have the dimensions the model was trained on, and writes
 ``<run>/predictions_<split>.json`` (question_id → answer, the format of
-:func:`mcdlib.evaluation.load_predictions`). :func:`evaluate_run` scores those predictions
+:func:`mcdlib.evaluation.load_predictions`; for AVQA multiple choice question id → the index
+of the chosen option, an integer as AVQA's ``answer`` field). :func:`evaluate_run` scores those predictions
 with the official evaluation against the split's own annotation records (types read from the
 file being evaluated) and writes ``<run>/scores_<split>.json``.
 """
@@ -98,10 +99,10 @@ def load_trained_model(run_dir: str | Path, split: str, checkpoint: str = "best"
 def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_root: str | Path | None = None,
             dataset=None, model_factory: ModelFactory | None = None, batch_size: int | None = None,
             device: str | None = None, progress: bool | None = None,
-            allow_other_data: bool = False) -> dict[str, str]:
+            allow_other_data: bool = False) -> dict[str, str | int]:
     """Answer every question of ``split`` with the run's ``checkpoint`` (``best``, ``last`` or a
-    path); returns question_id (string) → answer and writes ``<run>/predictions_<split>.json``
-    (holding the run folder's lock meanwhile).
+    path); returns question_id (string) → answer (multiple choice: the option index) and writes
+    ``<run>/predictions_<split>.json`` (holding the run folder's lock meanwhile).
 
     ``dataset`` and ``model_factory`` replace ``AVQADataset`` and ``build_model`` (as in
     :func:`mcdlib.train.train`). A dataset other than the one the run was trained on (its
@@ -119,11 +120,12 @@ def _predict(run_dir, split, checkpoint, data_root, dataset, model_factory, batc
                                 model_factory=model_factory, device=device, allow_other_data=allow_other_data)
     model, cfg, dataset, torch_device = loaded.model, loaded.cfg, loaded.dataset, loaded.device
     answers = loaded.answers
-    predictions: dict[str, str] = {}
+    choices = bool(getattr(loaded.spec, "multiple_choice", False))
+    predictions: dict[str, str | int] = {}
 
     def collect(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> None:
         for qid, index in zip(batch["question_id"].tolist(), logits.argmax(-1).tolist()):
-            predictions[str(qid)] = answers[index]
+            predictions[str(qid)] = index if choices else answers[index]
 
     show = cfg.train.progress if progress is None else progress
     run_model(model, dataset, batch_size or cfg.train.batch_size, torch_device,

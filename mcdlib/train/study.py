@@ -66,9 +66,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from mcdlib.config import Config, load_config
+from mcdlib.config import Config, DataConfig, load_config
+from mcdlib.data.report_scheme import MUSIC_AVQA_SCHEME, ReportScheme
 from mcdlib.errors import McdError
-from mcdlib.evaluation import REPORT_ROWS, load_predictions
+from mcdlib.evaluation import REPORT_ROWS, load_predictions, question_correctness
 from mcdlib.train.ablate import (AblationRun, TunedSettings, Variant, plan_runs, read_tuned, run_state,
                                  train_runs)
 from mcdlib.train.loop import ModelFactory
@@ -96,7 +97,6 @@ FUSION_VARIANTS: tuple[str, ...] = ("fusion_concat", "fusion_add")
 HEADLINE_VARIANTS: tuple[str, ...] = (REFERENCE,) + BASELINES + MODALITY_REMOVALS + FUSION_VARIANTS
 CEILING_VIEWS: tuple[str, ...] = ("prior", "vision_only", "audio_only", "perfect")
 _CONTRAST = re.compile(r"^drop\[(.+)\] - drop\[(.+)\]$")
-_ROW_CELLS = {row.label: row.cells for row in REPORT_ROWS}
 
 
 # =========================================================================== statistics
@@ -241,12 +241,15 @@ def paired_bootstrap(correct_a, correct_b, n_boot: int = N_BOOT, seed: int = 0,
     return _bootstrap(lambda idx: d[idx].mean(axis=-1), len(d), n_boot, seed, confidence)
 
 
-def _row_statistic(d: np.ndarray, cells: np.ndarray, metric: str) -> Callable[[np.ndarray], np.ndarray] | None:
+def _row_statistic(d: np.ndarray, cells: np.ndarray, metric: str,
+                   scheme: ReportScheme = MUSIC_AVQA_SCHEME) -> Callable[[np.ndarray], np.ndarray] | None:
     """The bootstrap statistic of a metric on per-question differences d = 100·(a − b): the mean
     over a row's questions, or the difference of two rows' means for a contrast; None when the
-    metric is not an official row of the evaluation split (e.g. ``gap``)."""
+    metric is not a row of the evaluation split's table (e.g. ``gap``; rows: ``scheme``)."""
+    row_cells = {row.label: row.cells for row in scheme.rows}
+
     def row_mean(label: str):
-        cells_of = _ROW_CELLS.get(label)
+        cells_of = row_cells.get(label)
         if cells_of is None:
             return None
         mask = np.isin(cells, cells_of).astype(np.float64)
@@ -273,7 +276,8 @@ class Outcomes:
 
     question_id: np.ndarray  # str
     correct: np.ndarray  # bool
-    cell: np.ndarray  # cell index (mcdlib.data.templates.CELLS), -1 when not a MUSIC-AVQA cell
+    cell: np.ndarray  # cell index of ``scheme``
+    scheme: ReportScheme = MUSIC_AVQA_SCHEME  # the dataset format's cells and rows
 
 
 @dataclass
@@ -334,20 +338,12 @@ def selected_gap(run_dir: str | Path, *, dataset=None, model_factory: ModelFacto
 
 
 @lru_cache(maxsize=16)
-def _split_answers(root: str, name: str, annotations: str, duplicates: str) -> tuple[tuple[str, str, int], ...]:
-    from mcdlib.data.music_avqa import load_split
+def _split_questions(root: str, name: str, annotations: str, duplicates: str, fmt: str) -> tuple:
+    """The questions of a split, in either format (cached: every run of a grid reads the same)."""
+    from mcdlib.data.formats import get_format
 
-    return tuple(_answer_row(q) for q in load_split(root, name, annotations, duplicates))
-
-
-def _answer_row(question) -> tuple[str, str, int]:
-    from mcdlib.data.templates import cell_index
-
-    try:
-        cell = cell_index(question.scenario, question.qtype)
-    except (ValueError, AttributeError):
-        cell = -1
-    return str(question.question_id), str(question.answer), cell
+    cfg = DataConfig(root=root, annotations=annotations, duplicates=duplicates, format=fmt)
+    return tuple(get_format(cfg).load_split(cfg, name))
 
 
 def question_outcomes(run_dir: str | Path, split: str, dataset=None) -> Outcomes | None:
@@ -357,18 +353,20 @@ def question_outcomes(run_dir: str | Path, split: str, dataset=None) -> Outcomes
     try:
         predictions = load_predictions(folder.predictions(split))
         if dataset is not None and getattr(dataset, "questions", None) is not None:
-            rows = [_answer_row(q) for q in dataset.questions]
+            questions = list(dataset.questions)
         else:
             from mcdlib.data.dataset import split_name
 
             data = load_config(folder.require_config()).data
-            rows = list(_split_answers(str(data.root), split_name(data, split), data.annotations, data.duplicates))
+            questions = list(_split_questions(str(data.root), split_name(data, split), data.annotations,
+                                              data.duplicates, getattr(data, "format", "auto")))
+        correct, cells, scheme = question_correctness({int(k): v for k, v in predictions.items()}, questions,
+                                                      str(folder.predictions(split)))
     except McdError:
         return None
-    rows = sorted(set(rows))
-    ids = np.array([r[0] for r in rows])
-    correct = np.array([predictions.get(qid) == answer for qid, answer, _ in rows], dtype=bool)
-    return Outcomes(ids, correct, np.array([r[2] for r in rows], dtype=np.int64))
+    ids = np.array([str(q.question_id) for q in questions])
+    order = np.argsort(ids, kind="stable")
+    return Outcomes(ids[order], correct[order], cells[order], scheme)
 
 
 def score_run(run: AblationRun, split: str = "test", datasets: Mapping[str, Any] | None = None,
@@ -624,7 +622,7 @@ def bootstrap_runs(a: RunScores, b: RunScores, metric: str = "Overall", n_boot: 
     if not len(common):
         return None
     d = 100.0 * (a.outcomes.correct[ia].astype(np.float64) - b.outcomes.correct[ib].astype(np.float64))
-    statistic = _row_statistic(d, a.outcomes.cell[ia], metric)
+    statistic = _row_statistic(d, a.outcomes.cell[ia], metric, a.outcomes.scheme)
     if statistic is None:
         return None
     return _bootstrap(statistic, len(d), n_boot, seed, confidence)
@@ -644,7 +642,8 @@ def compare_runs(run_a: str | Path, run_b: str | Path, split: str = "test", metr
         outcomes.append(RunScores("", 0, {}, None, None, found))
     view = bootstrap_runs(outcomes[0], outcomes[1], metric, n_boot, seed, confidence)
     if view is None:
-        raise McdError(f"{metric!r} is not an official row of the {split} split; choose one of {', '.join(_ROW_CELLS)}")
+        rows = ", ".join(outcomes[0].outcomes.scheme.row_labels)
+        raise McdError(f"{metric!r} is not a row of the {split} split's table; choose one of {rows}")
     return view
 
 
