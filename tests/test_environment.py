@@ -65,6 +65,19 @@ def test_readme_quick_start_is_the_two_make_commands():
     assert "make test" in (REPO / ".ci" / "run").read_text()
 
 
+def test_book_and_browser_test_are_wired():
+    makefile = (REPO / "Makefile").read_text()
+    readme = (REPO / "README.md").read_text()
+    assert re.search(r"^book: \$\(STAMP\)\n\t\$\(VENV\)/bin/mcd notebooks book", makefile, re.M)
+    assert re.search(r"^test-browser: ", makefile, re.M) and '-m "not browser"' in makefile
+    assert "make book" in readme and "build/book/index.html" in readme and "make test-browser" in readme
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert any(r.startswith("playwright") for r in extras["browser"])
+    assert "nbconvert" in _pins(_pyproject()["project"]["dependencies"])
+    assert "make test-browser" in (REPO / ".ci" / "run").read_text()
+    assert "/build/" in (REPO / ".gitignore").read_text().split()
+
+
 def test_nbgrader_is_installed_by_make_test():
     """Teachers grade with nbgrader (the `teach` extra); `make test` installs it through `dev`."""
     extras = _pyproject()["project"]["optional-dependencies"]

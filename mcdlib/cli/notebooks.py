@@ -1,5 +1,6 @@
-"""``mcd notebooks``: list the workbook's notebooks, run them headlessly with papermill, or
-generate the student exercise copies (``exercises``; ``--check`` fails on drift, for CI)."""
+"""``mcd notebooks``: list the workbook's notebooks, run them headlessly with papermill, build
+the static HTML book of the executed notebooks (``book``), or generate the student exercise
+copies (``exercises``; ``--check`` fails on drift, for CI)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ def register(sub) -> None:
     run.add_argument("--out", default=None, help="folder for the executed notebooks (default runs/notebooks/<params>)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(func=_run)
+    book = nsub.add_parser("book", help="execute the notebooks and build a static HTML site of them",
+                           description="Execute every notebook with papermill (figures kept) into <out>/notebooks/, "
+                                       "convert each to <out>/<name>.html and write <out>/index.html. A failed "
+                                       "notebook is converted up to its error and marked; the exit status is then 1.")
+    book.add_argument("names", nargs="*", help="notebooks to include (default: all, in order)")
+    book.add_argument("--params", default="classroom", help="parameter set name or YAML path (default classroom)")
+    book.add_argument("--out", default=None, help="folder of the site (default build/book)")
+    book.add_argument("--executed", default=None, metavar="DIR",
+                      help="convert notebooks executed earlier (e.g. runs/notebooks/classroom) instead of running them")
+    book.add_argument("--no-progress", action="store_true", help="no progress bars")
+    book.set_defaults(func=_book)
     ex = nsub.add_parser("exercises", help="generate the student copies (solution regions -> stubs)",
                          description="Write notebooks/exercises/<name>.ipynb for every notebook with a "
                                      "'# BEGIN SOLUTION' ... '# END SOLUTION' region or a cell tagged 'solution'.")
@@ -56,6 +68,19 @@ def _run(args) -> int:
         status = "ok" if r.ok else f"FAILED: {r.error}"
         print(f"{r.notebook:40s} {r.seconds:7.1f} s  {status}  -> {r.output}")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _book(args) -> int:
+    from mcdlib.workbook.book import build_book
+
+    book = build_book(args.params, args.out, args.names or None, executed=args.executed,
+                      progress=not args.no_progress)
+    for page in book.pages:
+        took = f"{page.seconds:7.1f} s" if page.seconds is not None else " " * 9
+        status = "ok" if page.ok else f"FAILED: {page.error}"
+        print(f"{page.notebook:40s} {took}  {status}  -> {book.out / page.html_name}")
+    print(f"book: {book.index}")
+    return 0 if book.ok else 1
 
 
 def _exercises(args) -> int:
