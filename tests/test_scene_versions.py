@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mcdlib.config import to_dict
-from mcdlib.errors import ConfigError
+from mcdlib.errors import ConfigError, McdError
 from mcdlib.scenes.build import build_dataset, manifest_key
 from mcdlib.scenes.profiles import (V2_FIELDS, VERSION_DEFAULTS, get_profile, key_dict, profile_from_dict)
 from mcdlib.scenes.sampling import sample_scenes
@@ -87,3 +87,5 @@ def test_version_1_tiny_is_byte_identical_to_the_first_generator(tmp_path):
         assert sum((a * a).sum() for a in arrays) == pytest.approx(squares, rel=1e-6), name
     stored = json.loads((tmp_path / "tiny_v1" / "manifest.json").read_text())
     assert stored["version"] == 1 and stored["build_version"] == 1
+    with pytest.raises(McdError, match="generator version 1 .*--set version=1"):  # version 2 is not built over it
+        build_dataset(get_profile("tiny"), tmp_path / "tiny_v1", seed=0, progress=False)

@@ -150,7 +150,7 @@ def read_manifest(out_dir: Path) -> dict | None:
         raise McdError(f"{path}: unreadable manifest ({exc}); rebuild into this folder with --force") from None
 
 
-def _prepare_folder(out_dir: Path, key: str, force: bool) -> str:
+def _prepare_folder(out_dir: Path, key: str, force: bool, version: int = 2) -> str:
     """``"cached"`` (complete build with this key), ``"resume"`` or ``"fresh"``; errors on a foreign folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise McdError(f"{out_dir}: exists and is not a folder; choose another --out")
@@ -161,9 +161,14 @@ def _prepare_folder(out_dir: Path, key: str, force: bool) -> str:
         if not force:
             if existing is not None:
                 was = existing.get("profile", {})
-                raise McdError(f"{out_dir}: holds another music-scenes build (profile {was.get('name')!r}, "
-                               f"{was.get('videos')} videos, seed {existing.get('seed')}, key {existing.get('key')}); "
-                               "choose another --out folder, or pass --force to replace it")
+                was_version = int(existing.get("version", 1))
+                hint = (f" It is generator version {was_version} (this build: version {version}): to use it, pass "
+                        f"--set version={was_version}; to build version {version} there, move it away first "
+                        f"(e.g. to {out_dir.name}_v{was_version})." if was_version != version else "")
+                raise McdError(f"{out_dir}: holds another music-scenes build (profile {was.get('name')!r} version "
+                               f"{was_version}, {was.get('videos')} videos, seed {existing.get('seed')}, key "
+                               f"{existing.get('key')}); choose another --out folder, or pass --force to replace it."
+                               + hint)
             raise McdError(f"{out_dir}: the folder is not empty and holds no music-scenes manifest.json; "
                            "choose an empty or new --out folder, or pass --force (it removes only "
                            f"{', '.join(OUTPUTS)} there)")
@@ -285,7 +290,7 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
 
         described = {**described, **KEY_PARTS}
     key = manifest_key(profile, seed, described)
-    state = _prepare_folder(out_dir, key, force)
+    state = _prepare_folder(out_dir, key, force, profile.version)
     if state == "cached":
         manifest = read_manifest(out_dir)
         changed = False
