@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_synth.py tiny
     .venv/bin/python benchmarks/bench_synth.py classroom --threads 2
     .venv/bin/python benchmarks/bench_synth.py full --out /data/ms_full --keep
+    .venv/bin/python benchmarks/bench_synth.py classroom --set version=1    # the first generator
 
 Builds the profile from scratch into a fresh folder (a temporary one unless ``--out``) with
 :func:`mcdlib.scenes.build.build_dataset` (sampling, questions, audio rendering, log-mel,
@@ -14,6 +15,7 @@ the peak resident memory of the process. Targets on 2 CPU cores: tiny <= 30 s; c
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
@@ -56,6 +58,7 @@ def main() -> None:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix=f"bench_synth_{args.profile}_")) / "data"
     if out.exists() and any(out.iterdir()):
         sys.exit(f"{out} is not empty: the benchmark builds from scratch; give a new --out folder")
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     start = time.perf_counter()
     manifest = build_dataset(profile, out, seed=args.seed, media=args.media, progress=False, threads=args.threads)
     seconds = time.perf_counter() - start
@@ -63,12 +66,17 @@ def main() -> None:
     usage = disk_usage(out)
     questions = sum(s["questions"] for s in manifest["counts"]["splits"].values())
     print(f"command: {' '.join(sys.argv)}")
-    print(f"profile {profile.name}: {profile.videos} videos, {questions} questions, renderer "
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average (1 min) before / after: {load_before:.1f} / {load_after:.1f}")
+    print(f"profile {profile.name} version {profile.version}: {profile.videos} videos, {questions} questions, renderer "
           f"{manifest['renderer']['name']}, {args.threads} torch threads")
     print(f"time: {seconds:.1f} s ({seconds / profile.videos * 1000:.1f} ms per video)")
     print(f"disk: {sum(usage.values()) / 1e6:.1f} MB (" + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in usage.items())
           + ")")
     print(f"peak RSS: {peak_rss_mb():.0f} MB")
+    usage_self = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"CPU time of the process: {usage_self.ru_utime + usage_self.ru_stime:.0f} s (user + system; "
+          "less sensitive to a busy machine than the wall time)")
     if not args.out and not args.keep:
         shutil.rmtree(out.parent)
     else:

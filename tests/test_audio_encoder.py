@@ -1,4 +1,4 @@
-"""Audio encoders: the designed 128-d log-mel features and the weights-only VGGish entry."""
+"""Audio encoders: the designed log-mel features (logmel 128-d, logmel2 372-d) and the weights-only VGGish entry."""
 
 from __future__ import annotations
 
@@ -93,3 +93,57 @@ def test_linear_probe_recovers_which_instruments_sound_each_second(encoder):
     print(f"per-second instrument probe: mean ROC-AUC {np.mean(aucs):.3f} over {len(aucs)} instruments, "
           f"balanced accuracy {np.mean(accuracies):.3f} (chance 0.5 for both)")
     assert len(aucs) >= 15 and np.mean(aucs) >= 0.75 and np.mean(accuracies) >= 0.65
+
+
+# --------------------------------------------------------------------------- logmel2 (music scenes version 2)
+
+PEAK, CBRT, ONSETS, ENVELOPE, ENVELOPE_FLUX = (slice(64, 128), slice(128, 192), slice(256, 352), slice(352, 362),
+                                               slice(362, 372))
+
+
+@pytest.fixture(scope="module")
+def encoder2():
+    return get_audio_encoder("logmel2", SR)
+
+
+def test_logmel2_extends_logmel(encoder, encoder2):
+    renderer = get_renderer("synth", SR)
+    waves = np.stack([renderer.render(audition_scene(["violin", "drum"], seconds=2, seed=k)).mix for k in range(2)])
+    feats = encoder2.encode(waves)
+    assert feats.shape == (2, 2, 372) and encoder2.dim == 372 and feats.dtype == np.float32
+    assert encoder2.name == "logmel2" and encoder2.version.startswith("logmel2-1:") and "onsets3x32" in encoder2.version
+    old = encoder.encode(waves)  # the mean, onset-strength and std blocks are logmel's
+    np.testing.assert_allclose(feats[..., :64], old[..., MEAN], atol=1e-5)
+    np.testing.assert_allclose(feats[..., 192:256], old[..., 64:128], atol=1e-5)
+    silence = encoder2.encode(np.zeros((1, SR), dtype=np.float32))[0, 0]
+    np.testing.assert_allclose(silence[PEAK], np.log10(LOG_FLOOR), atol=1e-5)
+    np.testing.assert_allclose(silence[ONSETS], 0.0)
+
+
+def test_logmel2_peak_level_follows_loudness_whatever_the_density(encoder2):
+    renderer = get_renderer("synth", SR)
+
+    def feats(db, rhythm):
+        scene = audition_scene(["xylophone"], seconds=3, loudness_db=db, rhythm=rhythm)
+        return encoder2.encode(renderer.render(scene).mix[None])[0]
+
+    quiet, loud = feats(-12.0, 2.0)[:, PEAK], feats(-6.0, 2.0)[:, PEAK]
+    strong = loud > -2.0
+    assert np.median((loud - quiet)[strong]) == pytest.approx(np.log10(4.0), abs=0.05)  # +6 dB = x4 power
+    # the loudest band's level hardly moves with the note density; its mean energy does
+    by_density = [feats(-6.0, rhythm) for rhythm in (1.0, 2.0, 6.0)]
+    peaks = [f[:, PEAK].max(1).mean() for f in by_density]
+    means = [f[:, MEAN].max(1).mean() for f in by_density]
+    assert max(peaks) - min(peaks) < 0.5 and max(peaks) - min(peaks) < (max(means) - min(means)) / 2
+
+
+def test_logmel2_onsets_count_notes_and_the_envelope_follows_time(encoder2):
+    renderer = get_renderer("synth", SR)
+    counts = [encoder2.encode(renderer.render(audition_scene(["piano"], seconds=3, rhythm=r)).mix[None])[0, 1:, ONSETS]
+              .sum(-1).mean() for r in (1.0, 2.0, 4.0, 8.0)]
+    assert all(b > 1.3 * a for a, b in zip(counts, counts[1:])), counts  # more notes, more onsets
+    scene = audition_scene(["trumpet"], seconds=2)
+    scene.players[0].intervals = [(1.5, 2.0)]  # enters in the middle of second 1
+    envelope = encoder2.encode(renderer.render(scene).mix[None])[0, 1, ENVELOPE]
+    assert envelope[:4].max() < -5.0 and envelope[6:].min() > -4.0  # 100 ms frames see the entry
+    assert encoder2.encode(renderer.render(scene).mix[None])[0, 1, ENVELOPE_FLUX][5] > 1.0

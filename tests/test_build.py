@@ -55,20 +55,26 @@ def test_annotations_have_the_official_format(tiny):
 def test_features_scenes_and_packed_store(tiny):
     out, manifest = tiny
     assert len(manifest["video_ids"]) == 50
+    from mcdlib.scenes.frames import scene_frames
+    from mcdlib.scenes.scene import Scene
+
     for vid in manifest["video_ids"][:5]:
-        audio = np.load(out / "feats" / "logmel" / f"{vid}.npy")
+        audio = np.load(out / "feats" / "logmel2" / f"{vid}.npy")
         visual = np.load(out / "feats" / "effnet" / f"{vid}.npy")
         grid = np.load(out / "feats" / "effnet_grid" / f"{vid}.npy")
-        assert audio.shape == (10, 128) and visual.shape == (10, 1280) and grid.shape == (10, 3, 1280)
+        assert audio.shape == (10, 372) and visual.shape == (10, 1280) and grid.shape == (10, 3, 1280)
         assert audio.dtype == visual.dtype == grid.dtype == np.float32
-        assert np.isfinite(audio).all() and (visual == visual[0]).all()  # one still frame per scene
-        assert (out / "scenes" / f"{vid}.json").is_file()
+        scene = Scene.load(out / "scenes" / f"{vid}.json")
+        for seconds, _ in scene_frames(scene, 224):  # the frame vector follows the picture's time line
+            assert (visual[seconds] == visual[seconds[0]]).all()
+        assert len({visual[t].tobytes() for t in range(10)}) == len(scene_frames(scene, 224))
+        assert np.isfinite(audio).all()
     from mcdlib.data.store import PackedStore
 
     store = PackedStore(out)
     assert store.shape("effnet_grid")[1:] == (10, 3, 1280)
-    row = store.get("logmel", store.rows(manifest["video_ids"][:1]))[0]
-    np.testing.assert_allclose(row, np.load(out / "feats" / "logmel" / f"{manifest['video_ids'][0]}.npy"),
+    row = store.get("logmel2", store.rows(manifest["video_ids"][:1]))[0]
+    np.testing.assert_allclose(row, np.load(out / "feats" / "logmel2" / f"{manifest['video_ids'][0]}.npy"),
                                rtol=1e-2, atol=1e-2)
 
 
@@ -76,7 +82,9 @@ def test_features_scenes_and_packed_store(tiny):
 def test_manifest_declares_settings_versions_counts_and_hashes(tiny):
     out, manifest = tiny
     assert manifest["complete"] and manifest["seconds"] == 10 and manifest["seed"] == 0
-    assert manifest["features"] == {"audio": "logmel", "visual": "effnet", "visual_grid": "effnet_grid"}
+    assert manifest["features"] == {"audio": "logmel2", "visual": "effnet", "visual_grid": "effnet_grid"}
+    assert manifest["version"] == 2 and manifest["build_version"] == 1 and manifest["frames_version"] == "2"
+    assert set(manifest["ceilings"]) == {"train", "val", "test", "templates"}
     assert manifest["profile"]["videos"] == 50 and manifest["profile"]["image_size"] == 224
     for part in ("renderer", "audio_encoder", "visual_encoder"):
         assert manifest[part]["name"] and manifest[part]["version"]
@@ -95,10 +103,10 @@ def test_manifest_declares_settings_versions_counts_and_hashes(tiny):
 @pytest.mark.slow
 def test_a_complete_build_is_cached(tiny):
     out, manifest = tiny
-    before = (out / "feats" / "logmel" / f"{manifest['video_ids'][0]}.npy").stat().st_mtime_ns
+    before = (out / "feats" / "logmel2" / f"{manifest['video_ids'][0]}.npy").stat().st_mtime_ns
     again = build_dataset(get_profile("tiny"), out, seed=0, progress=False)
     assert again["cached"] and again["key"] == manifest["key"]
-    assert (out / "feats" / "logmel" / f"{manifest['video_ids'][0]}.npy").stat().st_mtime_ns == before
+    assert (out / "feats" / "logmel2" / f"{manifest['video_ids'][0]}.npy").stat().st_mtime_ns == before
 
 
 class _Interrupted(Exception):

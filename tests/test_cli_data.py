@@ -158,3 +158,28 @@ def test_console_script_eval(annotations, tmp_path):
     assert "Overall" in done.stdout and "100.00" in done.stdout
     done = subprocess.run([str(script), "data", "check", str(preds)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "expected a list of question records" in done.stderr
+
+
+def test_check_music_scenes_folder_prints_the_ceilings(tmp_path, capsys):
+    from mcdlib.scenes.questions import answer
+    from mcdlib.scenes.scene import Player, Scene
+
+    root = tmp_path / "ms"
+    (root / "scenes").mkdir(parents=True)
+    scenes = [Scene(f"ms00000{k}", 10, [Player("violin", 0.2, intervals=[(0.0, 10.0)] if k else []),
+                                        Player("cello", 0.8, intervals=[(2.0, 10.0)])], backdrop="indoor")
+              for k in range(2)]
+    for scene in scenes:
+        scene.save(root / "scenes" / f"{scene.video_id}.json")
+    items = [("Is there a <Object> sound?", ["violin"]), ("Where is the performance?", [])]
+    for split, scene in (("train", scenes[0]), ("test", scenes[1])):
+        questions = [make_question(10 * k + i, scene.video_id, t, v, answer(scene, t, v))
+                     for i, (t, v) in enumerate(items) for k in [("train", "test").index(split)]]
+        write_annotations(questions, root / "json" / f"avqa-{split}.json")
+    assert main(["data", "check", str(root), "--no-progress", "--json", str(tmp_path / "report.json")]) == 0
+    out = capsys.readouterr().out
+    assert "ceilings (test, %)" in out and "vision_only" in out and "a report of the data" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["ceilings"]["test"]["perfect"]["Overall"] == 100.0
+    assert main(["data", "check", str(root / "json" / "avqa-test.json"), "--no-progress"]) == 0
+    assert "ceilings" not in capsys.readouterr().out  # a single annotation file: no scene graphs

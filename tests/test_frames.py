@@ -9,8 +9,9 @@ import pytest
 
 from mcdlib.data.templates import INSTRUMENTS
 from mcdlib.errors import McdError
-from mcdlib.scenes.frames import (BACKDROP_VARIANTS, EMOJI, backdrop_variant, frame_hash, instrument_picture,
-                                  picture_source, player_boxes, render_frame, render_frames)
+from mcdlib.scenes.frames import (BACKDROP_VARIANTS, EMOJI, backdrop_variant, frame_hash, frame_state,
+                                  instrument_picture, picture_source, player_boxes, render_frame, render_frames,
+                                  render_state, scene_frames)
 from mcdlib.scenes.scene import Player, Scene
 
 
@@ -88,3 +89,48 @@ def test_render_frames_repeats_one_frame_per_second_at_any_size():
     assert frames.shape == (6, 112, 112, 3) and frames.dtype == np.uint8
     assert len({frame_hash(f) for f in frames}) == 1
     assert frame_hash(frames[0]) != frame_hash(render_frame(_scene([Player("banjo", 0.3)]), 112))
+
+
+# --------------------------------------------------------------------------- version 2: the visual time line
+
+
+def _moving(camera=None, lighting=None, seconds=6):
+    scene = _scene([Player("banjo", 0.2), Player("guzheng", 0.8)], seconds=seconds)
+    scene.camera = camera or [(1.0, 0.5)] * seconds
+    scene.lighting = lighting or ["normal"] * seconds
+    scene.version = 2
+    return scene
+
+
+def test_a_still_time_line_renders_the_version_1_frame():
+    still = _moving()
+    assert np.array_equal(render_frames(still, 112)[3], render_frame(_scene(still.players, seconds=6), 112))
+    assert len(scene_frames(still, 112)) == 1
+
+
+def test_close_up_and_lighting_change_the_picture_second_by_second():
+    camera = [(1.0, 0.5)] * 2 + [(2.0, 0.75)] * 2 + [(1.0, 0.5)] * 2
+    lighting = ["normal"] * 3 + ["dim"] * 3
+    scene = _moving(camera, lighting)
+    frames = render_frames(scene, 112)
+    assert frames.shape == (6, 112, 112, 3) and frames.dtype == np.uint8
+    assert [seconds for seconds, _ in scene_frames(scene, 112)] == [[0, 1], [2], [3], [4, 5]]
+    assert len({frame_hash(f) for f in frames}) == 4
+    wide, close = frames[0].astype(int), frames[2].astype(int)
+    assert np.abs(wide - close).mean() > 20  # a close-up is another picture, not a shade of the wide one
+    dim = frames[4].astype(float)
+    assert 0.45 < dim.mean() / wide.mean() < 0.65  # the lights went down, the stage is the same
+    assert frame_state(scene, 3) == (2.0, 0.75, "dim")
+    with pytest.raises(McdError, match="lighting 'disco'"):
+        render_state(scene, (1.0, 0.5, "disco"), 64)
+
+
+def test_close_up_shows_the_player_it_frames_larger():
+    scene = _moving([(1.0, 0.5)] + [(2.0, 0.75)] * 5)
+    box = player_boxes(scene, 112)[-1]  # the guzheng on the right, wide shot
+    wide_width = box.right - box.left
+    close = render_state(scene, (2.0, 0.75, "normal"), 112)
+    backdrop = render_state(_scene([], scene.backdrop, scene.video_id, 6), (2.0, 0.75, "normal"), 112)
+    drawn = np.abs(close.astype(int) - backdrop.astype(int)).sum(-1) > 30
+    columns = np.flatnonzero(drawn.any(0))
+    assert columns.size and columns.max() - columns.min() > 1.5 * wide_width

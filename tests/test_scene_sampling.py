@@ -22,6 +22,11 @@ def classroom_scenes():
     return sample_scenes(get_profile("classroom"), seed=11)
 
 
+@pytest.fixture(scope="module")
+def classroom_v1_scenes():
+    return sample_scenes(get_profile("classroom", ["version=1"]), seed=11)
+
+
 def test_deterministic_and_independent_of_dataset_size():
     small, large = get_profile("tiny", ["videos=5"]), get_profile("tiny")
     assert sample_scenes(large, seed=3) == sample_scenes(large, seed=3)
@@ -73,22 +78,82 @@ def test_intervals_loudness_and_rhythm_are_decidable(classroom_scenes):
     assert patterns[(0, False, False)] > 0  # silent
 
 
-def test_profile_probabilities(classroom_scenes):
-    n = len(classroom_scenes)
-    offscreen = [s for s in classroom_scenes if any(not p.visible for p in s.players)]
+def _duplicate_rate(scenes):
+    several = [s for s in scenes if len(s.visible_players) >= 2]
+    return sum(len({p.instrument for p in s.visible_players}) < len(s.visible_players) for s in several) / len(several)
+
+
+def _silent_share(scenes):
+    visible = [p for s in scenes for p in s.visible_players]
+    return sum(not p.intervals for p in visible) / len(visible)
+
+
+def test_profile_probabilities(classroom_v1_scenes):
+    scenes = classroom_v1_scenes
+    n = len(scenes)
+    offscreen = [s for s in scenes if any(not p.visible for p in s.players)]
     assert abs(len(offscreen) / n - 0.15) < 0.03
     for scene in offscreen:
         hidden = [p for p in scene.players if not p.visible]
         assert len(hidden) == 1 and hidden[0].intervals
         assert hidden[0].instrument not in {p.instrument for p in scene.visible_players}
-    assert abs(sum(bool(s.voiceover) for s in classroom_scenes) / n - 0.2) < 0.03
-    assert abs(sum(s.backdrop == "outdoor" for s in classroom_scenes) / n - 0.5) < 0.04
-    several = [s for s in classroom_scenes if len(s.visible_players) >= 2]
-    duplicated = sum(len({p.instrument for p in s.visible_players}) < len(s.visible_players)
-                     for s in several)
-    assert abs(duplicated / len(several) - 0.15) < 0.03
-    used = Counter(p.instrument for s in classroom_scenes for p in s.players)
+    assert abs(sum(bool(s.voiceover) for s in scenes) / n - 0.2) < 0.03
+    assert abs(sum(s.backdrop == "outdoor" for s in scenes) / n - 0.5) < 0.04
+    assert abs(_duplicate_rate(scenes) - 0.15) < 0.03
+    assert abs(_silent_share(scenes) - 0.14) < 0.03
+    used = Counter(p.instrument for s in scenes for p in s.players)
     assert set(used) == set(INSTRUMENTS)
+    assert all(not s.camera and not s.lighting and s.version == 1 for s in scenes)  # still pictures
+
+
+def test_version_2_probabilities(classroom_scenes, classroom_v1_scenes):
+    scenes = classroom_scenes
+    n = len(scenes)
+    hidden = [[p for p in s.players if not p.visible] for s in scenes]
+    assert abs(sum(bool(h) for h in hidden) / n - 0.5) < 0.04  # p_offscreen
+    assert abs(sum(len(h) == 2 for h in hidden) / n - 0.25) < 0.04  # a second one with p_offscreen again
+    for scene, h in zip(scenes, hidden):
+        names = [p.instrument for p in h]
+        assert all(p.intervals for p in h) and len(set(names)) == len(names)
+        assert not set(names) & {p.instrument for p in scene.visible_players}
+        assert any(p.intervals for p in scene.players)
+    assert abs(_silent_share(scenes) - 0.4) < 0.05  # p_silent (a little less: someone must play)
+    # not more duplicated instruments than version 1 (same players, same p_duplicate_instrument)
+    assert abs(_duplicate_rate(scenes) - _duplicate_rate(classroom_v1_scenes)) < 0.03
+    assert abs(sum(bool(s.voiceover) for s in scenes) / n - 0.2) < 0.03
+
+
+def test_version_2_visual_time_line(classroom_scenes):
+    scenes = classroom_scenes
+    n = len(scenes)
+    close = [s for s in scenes if any(zoom > 1 for zoom, _ in s.camera)]
+    assert abs(len(close) / n - 0.6) < 0.04  # p_closeup
+    changed = [s for s in scenes if len(set(s.lighting)) > 1]
+    assert abs(len(changed) / n - 0.6) < 0.04  # p_light_change
+    for scene in scenes:
+        assert len(scene.camera) == len(scene.lighting) == scene.seconds
+        zooms = [zoom for zoom, _ in scene.camera]
+        closeup = [t for t, zoom in enumerate(zooms) if zoom > 1]
+        if closeup:  # one contiguous close-up of 2 to 4 seconds, on a visible player's place
+            assert 2 <= len(closeup) <= 4 and closeup == list(range(closeup[0], closeup[-1] + 1))
+            zoom, centre = scene.camera[closeup[0]]
+            assert any(scene.in_frame(p, closeup[0]) for p in scene.visible_players)
+            assert 0.5 / zoom <= centre <= 1 - 0.5 / zoom
+        wide = [t for t, zoom in enumerate(zooms) if zoom == 1]
+        assert wide and all(any(scene.in_frame(p, t) for t in wide) for p in scene.visible_players)
+        assert scene.lighting[:2] == ["normal", "normal"] and len(set(scene.lighting)) <= 2
+
+
+def test_version_2_knobs_are_respected_and_the_time_line_leaves_the_sound_alone():
+    base = sample_scenes(get_profile("tiny", ["videos=200"]), seed=2)
+    still = sample_scenes(get_profile("tiny", ["videos=200", "p_closeup=0", "p_light_change=0"]), seed=2)
+    assert all(set(s.camera) == {(1.0, 0.5)} and set(s.lighting) == {"normal"} for s in still)
+    assert [s.players for s in still] == [s.players for s in base]  # the time line has its own stream
+    loud = sample_scenes(get_profile("tiny", ["videos=200", "p_silent=0", "max_offscreen=1", "p_offscreen=1"]), 2)
+    assert all(sum(not p.visible for p in s.players) == 1 for s in loud)
+    assert all(p.intervals for s in loud for p in s.players)
+    with pytest.raises(ConfigError, match="p_silent"):
+        sample_scenes(get_profile("tiny", ["p_silent=1.5"]))
 
 
 def test_profile_settings_are_respected_and_checked():

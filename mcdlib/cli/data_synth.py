@@ -3,6 +3,7 @@
     mcd data synth --profile tiny --out data/music_scenes/tiny
     mcd data synth --profile classroom --out data/music_scenes/classroom --media 5
     mcd data synth --profile tiny --out /tmp/ms --set videos=8 --set p_voiceover=0.5 --seed 3
+    mcd data synth --profile classroom --out data/music_scenes/classroom_v1 --set version=1   # the first generator
     mcd data synth --profile tiny --format avqa --out data/music_scenes_avqa/tiny   # AVQA multiple choice
 
 A complete build with the same settings is reused (the command says so); a folder holding
@@ -24,7 +25,8 @@ def register(sub) -> None:
                     "MUSIC-AVQA question templates about them, extract log-mel and EfficientNet-Lite0 "
                     "features and pack them: a dataset folder in the exact MUSIC-AVQA layout. With "
                     "--format avqa the questions are AVQA's four-option multiple choice "
-                    "(json/<split>_qa.json; see mcdlib.scenes.avqa_format).")
+                    "(json/<split>_qa.json; see mcdlib.scenes.avqa_format). Generator version 2 is the "
+                    "default; --set version=1 rebuilds the first generator byte for byte.")
     p.add_argument("--profile", default="classroom", metavar="NAME",
                    help=f"size and settings: {', '.join(PROFILES)} (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to write (created if missing)")
@@ -32,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--media", type=int, default=0, metavar="K",
                    help="also write playable media (WAV + MP4) for the first K videos (default: 0)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a profile setting, e.g. videos=200 or p_voiceover=0.5 (repeatable)")
+                   help="override a profile setting, e.g. videos=200, p_voiceover=0.5 or version=1 (repeatable)")
     p.add_argument("--format", dest="annotation_format", choices=("music_avqa", "avqa"), default="music_avqa",
                    help="question format: MUSIC-AVQA templates (default) or AVQA multiple choice "
                         "(Which, Come From, Happening, Where, Before Next, When; 4 options)")
@@ -62,7 +64,8 @@ def format_summary(manifest: dict, out_dir, seconds: float) -> str:
     how = "cached: an identical build is already there (use --force to rebuild)" if manifest.get("cached") \
         else f"built in {seconds:.1f} s"
     form = " as AVQA multiple choice" if manifest.get("annotation_format") == "avqa" else ""
-    lines = [f"music scenes {manifest['profile']['name']!r}{form} (seed {manifest['seed']}, key {manifest['key']}) "
+    lines = [f"music scenes {manifest['profile']['name']!r}{form} version {manifest.get('version', 1)} "
+             f"(seed {manifest['seed']}, key {manifest['key']}) "
              f"in {out_dir}: {how}",
              f"  {counts['videos']} videos of {manifest['seconds']} s; {splits}",
              f"  features: " + ", ".join(f"{role}={name}" for role, name in manifest["features"].items())
@@ -80,4 +83,11 @@ def print_check(out_dir, progress: bool = True) -> int:
         return 0
     report = check_path(out_dir, progress=progress)
     print(report.format())
+    if report.ok:
+        from mcdlib.cli.data_check import format_ceilings_report, music_scenes_ceilings
+
+        ceilings = music_scenes_ceilings(out_dir)
+        if ceilings:
+            print()
+            print(format_ceilings_report(ceilings))
     return 0 if report.ok else 1

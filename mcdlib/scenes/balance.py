@@ -22,6 +22,17 @@ the 7 official keys, ``anser`` included). How the questions are chosen:
   the splits within every (template, answer) group by a low-discrepancy sequence, so every
   split keeps the balance.
 
+* **Balanced against the other sense** (generator version 2, ``profile.balance_views``):
+  the answers of each template are balanced *within groups of questions that the other
+  sense alone perceives the same way* (:class:`ViewBalancedChooser`): Audio questions are
+  grouped by their vision-only signature, Visual questions by their audio-only signature,
+  Audio-Visual questions by both (:meth:`mcdlib.scenes.ceilings.SceneViews.signature`).
+  Inside a group the chosen answer is the one most behind an even share of the answers the
+  group has offered, under the same caps (per group and per template). Knowing what one
+  sense perceives then says little about the answer of a question filed under the other
+  (or both), which is what :mod:`mcdlib.scenes.ceilings` measures. The balance is against
+  scene-graph views, never against a trained model.
+
 Everything is deterministic in ``seed``.
 """
 
@@ -38,6 +49,7 @@ from tqdm.auto import tqdm
 
 from mcdlib.data.templates import CELLS, TEMPLATES, canonical_template, find_template
 from mcdlib.errors import ConfigError
+from mcdlib.scenes.ceilings import SceneViews
 from mcdlib.scenes.profiles import SceneProfile
 from mcdlib.scenes.questions import RULES, Candidate, file_spelling, scene_candidates
 from mcdlib.scenes.sampling import instrument_pool
@@ -55,6 +67,12 @@ BINARY_CAP = 0.5
 MULTI_CAP = 0.4
 #: questions an answer may exceed its cap by (lets small datasets start)
 CAP_SLACK = 1
+#: version 2: most of a template's questions whose answer the other sense alone perceives
+AGREE_CAP = 0.5
+GROUP_SLACK = 0.5
+#: version 2: a template below this fraction of its target share skips the view caps (so
+#: templates that one sense alone answers by nature, e.g. "Is there a voiceover?", stay present)
+TEMPLATE_FLOOR = 0.2
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: the 7 keys of an official record, in the official order
 RECORD_KEYS: tuple[str, ...] = ("video_id", "question_id", "type", "question_content",
@@ -175,6 +193,108 @@ class QuestionChooser:
         self.per_cell_answer[cell][answer] += 1
 
 
+def view_conditions(template: str, signatures: dict[str, object]) -> tuple[tuple[str, object], ...]:
+    """What the *other* sense perceives of a question of ``template``, as ``(view, signature)``
+    pairs: the vision-only signature for Audio templates, the audio-only one for Visual
+    templates, each of the two for Audio-Visual ones. Every pair names a group within which a
+    :class:`ViewBalancedChooser` balances the template's answers."""
+    scenario = RULES[template].template.scenario
+    views = {"Audio": ("vision_only",), "Visual": ("audio_only",)}.get(scenario, ("vision_only", "audio_only"))
+    return tuple((view, signatures[view]) for view in views)
+
+
+@dataclass
+class ViewBalancedChooser(QuestionChooser):
+    """:class:`QuestionChooser` that balances answers within the groups of
+    :func:`view_conditions` (generator version 2; see the module doc): a question may be
+    chosen only if its answer stays under the cap of every group it belongs to, and the
+    answer most behind an even share of its groups' offered answers is preferred.
+
+    :meth:`choose` takes ``options`` as :func:`view_options` gives them.
+    """
+
+    per_group_answer: dict[tuple, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    group_offered: dict[tuple, set] = field(default_factory=lambda: defaultdict(set))
+    agreement: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def _pick_answer(self, template: str, by_key: dict) -> tuple | None:
+        template_cap = self._cap(template)
+        counts, cell_counts = self.per_answer[template], self.per_cell_answer[RULES[template].template.cell]
+        allowed = []
+        for answer, conditions, decidable in by_key:
+            if counts[answer] + 1 > template_cap:
+                continue
+            deficit, fits = 0.0, True
+            if self.per_template[template] < TEMPLATE_FLOOR * self.template_share[template] * (self.total + 1):
+                conditions_checked = ()  # under its floor: only the template's own answer cap applies
+            else:
+                conditions_checked = conditions
+            for view, perceived in conditions_checked:  # not needing this sense <= AGREE_CAP
+                agree = self.agreement[(template, view)]
+                if _shortcut(perceived, answer, decidable) and agree[True] + 1 > AGREE_CAP * (agree.total() + 1) + CAP_SLACK:
+                    fits = False
+                    break
+            for condition in conditions_checked if fits else ():
+                group = self.per_group_answer[(template, condition)]
+                size, domain = sum(group.values()), len(self.group_offered[(template, condition)])
+                if group[answer] + 1 > (BINARY_CAP if domain <= 2 else MULTI_CAP) * (size + 1) + GROUP_SLACK:
+                    fits = False
+                    break
+                deficit += group[answer] - size / max(domain, 1)
+            if fits:
+                allowed.append(((deficit, counts[answer], cell_counts[answer]), (answer, conditions, decidable)))
+        if not allowed:
+            return None
+        noise = self.rng.random(len(allowed))
+        return min(zip(allowed, noise), key=lambda item: (item[0][0], item[1]))[0][1]
+
+    def choose(self, video_id: str, options: dict, k: int) -> list[ChosenQuestion]:
+        by_template: dict[str, dict[tuple, list[Candidate]]] = {}
+        for text, found in options.items():
+            if text not in self.template_share:
+                continue
+            groups: dict[tuple, list[Candidate]] = defaultdict(list)
+            for cand, conditions, decidable in found:
+                groups[(cand.answer, conditions, decidable)].append(cand)
+                for condition in conditions:
+                    self.group_offered[(text, condition)].add(cand.answer)
+            by_template[text] = groups
+            self.answers_offered[text].update(key[0] for key in groups)
+        chosen: list[ChosenQuestion] = []
+        for _ in range(k):
+            pick = self._choose_one(by_template)
+            if pick is None:
+                break
+            text, (answer, conditions, decidable) = pick
+            cand = by_template.pop(text)[(answer, conditions, decidable)]
+            values = cand[int(self.rng.integers(len(cand)))].templ_values
+            self._count(text, answer)
+            for condition in conditions:
+                self.per_group_answer[(text, condition)][answer] += 1
+                self.agreement[(text, condition[0])][_shortcut(condition[1], answer, decidable)] += 1
+            chosen.append(ChosenQuestion(video_id, text, values, answer))
+        return chosen
+
+
+def _shortcut(perceived: object, answer: str, decidable: bool) -> bool:
+    """Whether a question does not need the sense whose perception is ``perceived``: that
+    perception alone is right, or not even perfect perception decides it."""
+    return perceived == answer or not decidable
+
+
+def view_options(scene: Scene, options: dict[str, list[Candidate]]) -> dict[str, list[tuple]]:
+    """``options`` of a scene as ``(candidate, view_conditions, decidable)`` triples;
+    ``decidable``: perfect perception answers it (:meth:`SceneViews.signature`)."""
+    views = SceneViews.of(scene)
+    out = {}
+    for text, found in options.items():
+        rule = RULES[text]
+        out[text] = [(cand, view_conditions(text, views.signatures(rule, cand.templ_values)),
+                      views.signature("perfect", rule, cand.templ_values) == cand.answer)
+                     for cand in found]
+    return out
+
+
 # --------------------------------------------------------------------------- splits
 
 
@@ -247,7 +367,8 @@ def choose_questions(scenes: Sequence[Scene], profile: SceneProfile, seed: int, 
                      progress: bool = False) -> list[ChosenQuestion]:
     """Balanced questions for ``scenes``, one balanced pool (``stream`` tells pools apart)."""
     order_rng = np.random.default_rng([int(seed), 1, int(stream)])
-    chooser = QuestionChooser(np.random.default_rng([int(seed), 2, int(stream)]))
+    by_views = bool(getattr(profile, "balance_views", False))
+    chooser = (ViewBalancedChooser if by_views else QuestionChooser)(np.random.default_rng([int(seed), 2, int(stream)]))
     counts = _questions_per_video(profile, order_rng, len(scenes))
     pool = instrument_pool(profile)
     out: list[ChosenQuestion] = []
@@ -255,7 +376,10 @@ def choose_questions(scenes: Sequence[Scene], profile: SceneProfile, seed: int, 
                   disable=not progress, unit="video"):
         scene = scenes[i]
         probe_rng = np.random.default_rng([int(seed), 3, _video_key(scene.video_id)])
-        out.extend(chooser.choose(scene.video_id, scene_candidates(scene, probe_rng, pool), int(counts[i])))
+        options = scene_candidates(scene, probe_rng, pool)
+        if by_views:
+            options = view_options(scene, options)
+        out.extend(chooser.choose(scene.video_id, options, int(counts[i])))
     return out
 
 

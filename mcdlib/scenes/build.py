@@ -5,7 +5,7 @@ notebook, test and demo reads like the real one::
 
     <out>/json/avqa-{train,val,test}.json     official 7-key records (with the "anser" key)
     <out>/scenes/<video_id>.json              the scene graph each answer was computed from
-    <out>/feats/logmel/<video_id>.npy         [T, 128]        log-mel audio per second
+    <out>/feats/logmel2/<video_id>.npy        [T, 372]        log-mel audio per second (version 1: logmel [T, 128])
     <out>/feats/effnet/<video_id>.npy         [T, 1280]       EfficientNet-Lite0 frame vectors
     <out>/feats/effnet_grid/<video_id>.npy    [T, G, 1280]    the same pooled in G columns
     <out>/packed/                             float16 store (mcdlib.data.store.pack)
@@ -15,16 +15,23 @@ notebook, test and demo reads like the real one::
 Pipeline: :func:`mcdlib.scenes.sampling.sample_scenes` -> ``make_annotations`` (questions of
 the 33 templates answered from each scene) -> per chunk of :data:`CHUNK` videos: render the
 sound (:func:`mcdlib.scenes.audio.get_renderer`) and encode it
-(:func:`mcdlib.encoders.audio.get_audio_encoder`), render each scene's frame
-(:mod:`mcdlib.scenes.frames`) and encode each distinct frame once
-(:mod:`mcdlib.encoders.visual`).
+(:func:`mcdlib.encoders.audio.get_audio_encoder`), render each scene's distinct frames (one in
+version 1; a few in version 2, whose picture follows the camera and light time line;
+:mod:`mcdlib.scenes.frames`) and encode each distinct frame once (:mod:`mcdlib.encoders.visual`).
+
+The manifest records ``"version"`` (the generator version of the profile: 1 or 2, see
+:mod:`mcdlib.scenes.profiles`; builds made before versions existed have none and are version 1),
+``"build_version"`` (:data:`BUILD_VERSION`: the folder layout and pipeline, unchanged by the
+generator versions) and ``"ceilings"`` (what each sense alone can answer,
+:mod:`mcdlib.scenes.ceilings`).
 
 Reproducible: the same profile, seed and versions give byte-identical annotations and
 features. Torch runs with ``threads`` threads during encoding and videos are encoded in
 fixed chunks, because float results depend (in the last bits) on both.
 
 Cached and resumable: ``manifest.json`` carries a key (a hash of the profile, the seed and
-every renderer/encoder version). A complete build with the same key is not rebuilt; an
+every renderer/encoder version; a version-1 profile hashes without the version-2 settings,
+so version-1 keys equal those of builds made before versions existed). A complete build with the same key is not rebuilt; an
 interrupted one resumes at the first chunk whose feature files are missing. A folder that
 holds another build (or other files) is an error unless ``force=True``.
 """
@@ -47,14 +54,16 @@ from mcdlib.data.music_avqa import parse_records, write_annotations
 from mcdlib.encoders.extract import VISUAL_FOLDERS
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.scenes.balance import make_annotations
-from mcdlib.scenes.frames import FRAMES_VERSION, frame_hash, render_frame
+from mcdlib.scenes.ceilings import compute_ceilings
+from mcdlib.scenes.frames import FRAMES_VERSION, FRAMES_VERSION_V2, frame_hash, scene_frames
 from mcdlib.scenes.media import MEDIA_DIR, check_media_count, write_media
-from mcdlib.scenes.profiles import SceneProfile, get_profile
+from mcdlib.scenes.profiles import SceneProfile, check_version, get_profile, key_dict
 from mcdlib.scenes.sampling import sample_scenes
 from mcdlib.scenes.scene import Scene
 from mcdlib.utils.io import file_sha256, package_versions, save_npy, torch_threads, write_json
 
-#: bump when the folder layout or the pipeline changes (part of the manifest key)
+#: bump when the folder layout or the pipeline changes (part of the manifest key); the
+#: generator version (profile.version, manifest "version") is a separate number
 BUILD_VERSION = 1
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
@@ -91,6 +100,7 @@ class Parts:
     renderer: object
     audio_encoder: object
     visual_encoder: object
+    frames_version: str = FRAMES_VERSION
 
     @classmethod
     def for_profile(cls, profile: SceneProfile) -> "Parts":
@@ -100,7 +110,8 @@ class Parts:
 
         return cls(get_renderer(profile.renderer, sample_rate=profile.sample_rate),
                    get_audio_encoder(profile.audio_encoder, sample_rate=profile.sample_rate),
-                   get_visual_encoder(profile.visual_encoder, grid=profile.grid))
+                   get_visual_encoder(profile.visual_encoder, grid=profile.grid),
+                   FRAMES_VERSION if profile.version == 1 else FRAMES_VERSION_V2)
 
     def describe(self) -> dict:
         return {
@@ -109,7 +120,7 @@ class Parts:
                               "dim": int(self.audio_encoder.dim)},
             "visual_encoder": {"name": self.visual_encoder.name, "version": self.visual_encoder.version,
                                "dim": int(self.visual_encoder.dim), "grid": int(self.visual_encoder.grid)},
-            "frames_version": FRAMES_VERSION,
+            "frames_version": self.frames_version,
         }
 
 
@@ -124,7 +135,7 @@ def feature_folders(profile: SceneProfile) -> dict[str, str]:
 
 def manifest_key(profile: SceneProfile, seed: int, parts_description: dict) -> str:
     """Hash of everything that determines the data (profile, seed, versions of every part)."""
-    blob = json.dumps({"build_version": BUILD_VERSION, "profile": to_dict(profile), "seed": int(seed),
+    blob = json.dumps({"build_version": BUILD_VERSION, "profile": key_dict(profile), "seed": int(seed),
                        **parts_description}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -139,7 +150,7 @@ def read_manifest(out_dir: Path) -> dict | None:
         raise McdError(f"{path}: unreadable manifest ({exc}); rebuild into this folder with --force") from None
 
 
-def _prepare_folder(out_dir: Path, key: str, force: bool) -> str:
+def _prepare_folder(out_dir: Path, key: str, force: bool, version: int = 2) -> str:
     """``"cached"`` (complete build with this key), ``"resume"`` or ``"fresh"``; errors on a foreign folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise McdError(f"{out_dir}: exists and is not a folder; choose another --out")
@@ -150,9 +161,14 @@ def _prepare_folder(out_dir: Path, key: str, force: bool) -> str:
         if not force:
             if existing is not None:
                 was = existing.get("profile", {})
-                raise McdError(f"{out_dir}: holds another music-scenes build (profile {was.get('name')!r}, "
-                               f"{was.get('videos')} videos, seed {existing.get('seed')}, key {existing.get('key')}); "
-                               "choose another --out folder, or pass --force to replace it")
+                was_version = int(existing.get("version", 1))
+                hint = (f" It is generator version {was_version} (this build: version {version}): to use it, pass "
+                        f"--set version={was_version}; to build version {version} there, move it away first "
+                        f"(e.g. to {out_dir.name}_v{was_version})." if was_version != version else "")
+                raise McdError(f"{out_dir}: holds another music-scenes build (profile {was.get('name')!r} version "
+                               f"{was_version}, {was.get('videos')} videos, seed {existing.get('seed')}, key "
+                               f"{existing.get('key')}); choose another --out folder, or pass --force to replace it."
+                               + hint)
             raise McdError(f"{out_dir}: the folder is not empty and holds no music-scenes manifest.json; "
                            "choose an empty or new --out folder, or pass --force (it removes only "
                            f"{', '.join(OUTPUTS)} there)")
@@ -184,27 +200,44 @@ def _chunk_done(dirs: dict[str, Path], scenes: list[Scene], chunk: range) -> boo
 def encode_chunk(scenes: Sequence[Scene], parts: Parts, image_size: int) -> dict[str, list[np.ndarray]]:
     """Features of some scenes: ``{"audio": [T, Da], "visual": [T, Dv], "visual_grid": [T, G, Dv]}`` lists.
 
-    The sound of all scenes is encoded in one batch; each distinct frame is encoded once
-    (frames are identical over a scene's seconds, and rarely across scenes).
+    The sound of all scenes is encoded in one batch; each distinct frame is encoded once, in
+    order of first appearance (a version-1 scene shows one frame every second; a version-2
+    scene a few, :func:`mcdlib.scenes.frames.scene_frames`; identical frames across scenes
+    are rare).
     """
     mixes = np.stack([parts.renderer.render(scene).mix for scene in scenes]).astype(np.float32)
     audio = parts.audio_encoder.encode(mixes)
-    frames = [render_frame(scene, image_size) for scene in scenes]
-    first_of: dict[str, int] = {}  # frame hash -> index of the first scene showing that frame
-    rows = [first_of.setdefault(frame_hash(frame), i) for i, frame in enumerate(frames)]
-    distinct = sorted(first_of.values())
-    vectors, grids = parts.visual_encoder.encode(np.stack([frames[i] for i in distinct]))
-    row_of = {scene_index: row for row, scene_index in enumerate(distinct)}
+    shown = [scene_frames(scene, image_size) for scene in scenes]  # per scene [(seconds, frame)]
+    row_of: dict[str, int] = {}  # frame hash -> row among the distinct frames
+    distinct: list[np.ndarray] = []
+    rows: list[list[tuple[list[int], int]]] = []
+    for frames in shown:
+        rows.append([])
+        for seconds, frame in frames:
+            key = frame_hash(frame)
+            if key not in row_of:
+                row_of[key] = len(distinct)
+                distinct.append(frame)
+            rows[-1].append((seconds, row_of[key]))
+    vectors, grids = parts.visual_encoder.encode(np.stack(distinct))
     out = {"audio": [], "visual": [], "visual_grid": []}
-    for scene, first, feats in zip(scenes, rows, audio):
-        row = row_of[first]
+    for scene, scene_rows, feats in zip(scenes, rows, audio):
         seconds = scene.seconds
         if feats.shape[0] != seconds:
             raise McdError(f"video {scene.video_id}: the audio encoder gave {feats.shape[0]} seconds, "
                            f"the scene lasts {seconds}; the audio encoder and renderer disagree on the length")
         out["audio"].append(np.asarray(feats, dtype=np.float32))
-        out["visual"].append(np.repeat(vectors[row][None], seconds, axis=0))
-        out["visual_grid"].append(np.repeat(grids[row][None], seconds, axis=0))
+        if len(scene_rows) == 1:  # one frame all along (version 1)
+            row = scene_rows[0][1]
+            out["visual"].append(np.repeat(vectors[row][None], seconds, axis=0))
+            out["visual_grid"].append(np.repeat(grids[row][None], seconds, axis=0))
+            continue
+        visual = np.empty((seconds, *vectors.shape[1:]), dtype=vectors.dtype)
+        grid = np.empty((seconds, *grids.shape[1:]), dtype=grids.dtype)
+        for at, row in scene_rows:
+            visual[at], grid[at] = vectors[row], grids[row]
+        out["visual"].append(visual)
+        out["visual_grid"].append(grid)
     return out
 
 
@@ -244,6 +277,7 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
+    check_version(profile)
     out_dir = Path(out_dir)
     check_media_count(media, profile.videos)
     folders = feature_folders(profile)
@@ -256,16 +290,25 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
 
         described = {**described, **KEY_PARTS}
     key = manifest_key(profile, seed, described)
-    state = _prepare_folder(out_dir, key, force)
+    state = _prepare_folder(out_dir, key, force, profile.version)
     if state == "cached":
         manifest = read_manifest(out_dir)
+        changed = False
+        if "ceilings" not in manifest and annotation_format == "music_avqa":  # built before ceilings were stored
+            from mcdlib.scenes.ceilings import dataset_ceilings
+            manifest = {**manifest, "version": manifest.get("version", profile.version),
+                        "ceilings": dataset_ceilings(out_dir)}
+            changed = True
         if media > len(manifest.get("media", [])):
             scenes = [Scene.load(out_dir / "scenes" / f"{vid}.json") for vid in manifest["video_ids"][:media]]
             manifest["media"] = _write_media(out_dir, scenes, parts, profile, progress)
+            changed = True
+        if changed:
             write_json(out_dir / MANIFEST, manifest, indent=1)
         return {**manifest, "cached": True}
 
-    manifest = {"format": "music-scenes", "build_version": BUILD_VERSION, "key": key, "complete": False,
+    manifest = {"format": "music-scenes", "version": int(profile.version), "build_version": BUILD_VERSION,
+                "key": key, "complete": False,
                 "seconds": profile.seconds, "features": folders, "profile": to_dict(profile), "seed": int(seed),
                 **described, "threads": int(threads), "packages": package_versions(RECORDED_PACKAGES)}
     write_json(out_dir / MANIFEST, manifest, indent=1)
@@ -283,6 +326,8 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
     for split in SPLITS:  # parsed by the official reader first: a malformed record fails here
         path = out_dir / "json" / f"avqa-{split}.json"
         write_annotations(parse_records(annotations[split], path), path)
+    if annotation_format == "music_avqa":  # the ceilings answer the MUSIC-AVQA templates
+        manifest["ceilings"] = compute_ceilings(scenes, annotations)
 
     dirs = {role: out_dir / "feats" / name for role, name in folders.items()}
     for folder in dirs.values():

@@ -9,11 +9,20 @@ drum) and drawn icons with their own shapes and colours for the other twelve ins
 What a frame deliberately does NOT show: whether a player is sounding. A sounding and a
 silent player look the same, so "which instrument makes which sound" can only come from
 associating audio with vision, as in the real task. Players heard but not seen are not
-drawn. Nothing moves during a scene, so a scene's ``seconds`` frames are identical and
+drawn. In a version-1 scene nothing moves, so its ``seconds`` frames are identical and
 :func:`render_frames` returns one frame repeated (the builder encodes it once).
 
->>> frame = render_frame(scene)            # uint8 [224, 224, 3]
->>> boxes = player_boxes(scene)            # where each visible player was drawn
+**Version 2: the picture changes over time** (the scene's ``camera`` and ``lighting`` time
+line, :mod:`mcdlib.scenes.scene`), never with who sounds. :func:`render_frame` with a
+``second`` frames that second: a close-up (zoom ``z`` on ``centre_x``) is the wide frame drawn
+at ``z`` times the size and cropped around ``centre_x`` horizontally and around the
+instruments vertically (sharp, not an upscaled crop); the lighting then scales the colours
+(:data:`LIGHTING_GAINS`: dim, warm, cool). A version-2 scene has a few distinct frames (wide
+and close-up, before and after a light change); the builder encodes each distinct one once.
+
+>>> frame = render_frame(scene)            # uint8 [224, 224, 3] (the wide shot in normal light)
+>>> frames = render_frames(scene)          # uint8 [seconds, 224, 224, 3] following the time line
+>>> boxes = player_boxes(scene)            # where each visible player was drawn (wide shot)
 """
 
 from __future__ import annotations
@@ -31,8 +40,16 @@ from mcdlib.data.templates import INSTRUMENTS
 from mcdlib.errors import McdError
 from mcdlib.scenes.scene import Scene
 
-#: bump when the pictures, backdrops or layout change (part of the dataset's manifest key)
+#: bump when the pictures, backdrops or layout change (part of the dataset's manifest key);
+#: version-1 builds record FRAMES_VERSION, version-2 builds FRAMES_VERSION_V2 (the time line)
 FRAMES_VERSION = "1"
+FRAMES_VERSION_V2 = "2"
+#: RGB gains of each lighting (normal: unchanged)
+LIGHTING_GAINS: dict[str, tuple[float, float, float]] = {
+    "normal": (1.0, 1.0, 1.0), "dim": (0.55, 0.55, 0.6), "warm": (1.08, 0.9, 0.68), "cool": (0.74, 0.88, 1.12),
+}
+#: where a close-up's crop puts the floor line (fraction of the frame height from the top)
+CLOSEUP_FLOOR = 0.75
 
 #: instruments drawn with an OpenMoji glyph (the Unicode emoji closest to the instrument)
 EMOJI: dict[str, str] = {
@@ -478,10 +495,53 @@ def render_frame(scene: Scene, size: int = 224) -> np.ndarray:
     return np.array(image.convert("RGB"), dtype=np.uint8)
 
 
+def frame_state(scene: Scene, second: int) -> tuple[float, float, str]:
+    """What second ``second`` shows: ``(zoom, centre_x, lighting)`` (wide and normal in version 1)."""
+    zoom, centre = scene.camera_at(second)
+    return float(zoom), float(centre), scene.lighting_at(second)
+
+
+def render_state(scene: Scene, state: tuple[float, float, str], size: int = 224) -> np.ndarray:
+    """The frame of one :func:`frame_state`: uint8 ``[size, size, 3]``."""
+    zoom, centre, lighting = state
+    if lighting not in LIGHTING_GAINS:
+        raise McdError(f"scene {scene.video_id}: unknown lighting {lighting!r}; use one of {', '.join(LIGHTING_GAINS)}")
+    if zoom == 1.0:
+        frame = render_frame(scene, size)
+    else:
+        if not 1.0 < zoom <= 4.0:
+            raise McdError(f"scene {scene.video_id}: camera zoom {zoom} outside [1, 4]")
+        big = round(size * zoom)
+        wide = render_frame(scene, big)
+        left = int(round(min(max(centre * big - size / 2, 0), big - size)))
+        top = int(round(min(max(_FLOOR_LINE * big - CLOSEUP_FLOOR * size, 0), big - size)))
+        frame = np.ascontiguousarray(wide[top:top + size, left:left + size])
+    if lighting != "normal":
+        gains = np.asarray(LIGHTING_GAINS[lighting], dtype=np.float32)
+        frame = np.clip(frame.astype(np.float32) * gains + 0.5, 0, 255).astype(np.uint8)
+    return frame
+
+
+def scene_frames(scene: Scene, size: int = 224) -> list[tuple[list[int], np.ndarray]]:
+    """The distinct frames of a scene with the seconds showing each: ``[(seconds, frame), ...]``
+    in order of first appearance (one entry for a version-1 scene)."""
+    seconds_of: dict[tuple[float, float, str], list[int]] = {}
+    for t in range(scene.seconds):
+        seconds_of.setdefault(frame_state(scene, t), []).append(t)
+    return [(seconds, render_state(scene, state, size)) for state, seconds in seconds_of.items()]
+
+
 def render_frames(scene: Scene, size: int = 224) -> np.ndarray:
-    """All ``scene.seconds`` frames at 1 fps: a read-only ``[T, size, size, 3]`` view of one frame."""
-    frame = render_frame(scene, size)
-    return np.broadcast_to(frame, (scene.seconds, *frame.shape))
+    """All ``scene.seconds`` frames at 1 fps, uint8 ``[T, size, size, 3]`` (for a version-1 scene a
+    read-only view of one frame repeated)."""
+    distinct = scene_frames(scene, size)
+    if len(distinct) == 1:
+        frame = distinct[0][1]
+        return np.broadcast_to(frame, (scene.seconds, *frame.shape))
+    frames = np.empty((scene.seconds, size, size, 3), dtype=np.uint8)
+    for seconds, frame in distinct:
+        frames[seconds] = frame
+    return frames
 
 
 def frame_hash(frame: np.ndarray) -> str:
@@ -502,7 +562,7 @@ def instrument_sheet(size: int = 96, columns: int = 6) -> np.ndarray:
 
 
 __all__ = [
-    "FRAMES_VERSION", "EMOJI", "BACKDROP_VARIANTS", "PlayerBox", "openmoji_font_path",
+    "FRAMES_VERSION", "FRAMES_VERSION_V2", "LIGHTING_GAINS", "frame_state", "render_state", "scene_frames", "EMOJI", "BACKDROP_VARIANTS", "PlayerBox", "openmoji_font_path",
     "picture_source", "instrument_picture", "backdrop_variant", "backdrop_image", "picture_size",
     "player_boxes", "render_frame", "render_frames", "frame_hash", "instrument_sheet",
 ]

@@ -4,7 +4,7 @@ The features are what models see; media are what people look at and listen to (n
 the scene viewer, checking that a question's answer is right). For each chosen video,
 ``media/<video_id>.wav`` holds the mix (16-bit PCM, via soundfile) and ``media/<video_id>.mp4``
 the frames with the sound (H.264 video + AAC audio through PyAV's bundled FFmpeg, no network).
-If MP4 encoding fails on a machine (an FFmpeg build without those encoders), the frame is
+If MP4 encoding fails on a machine (an FFmpeg build without those encoders), the first frame is
 saved as ``media/<video_id>.png`` instead, next to the WAV, and the reason is reported.
 
 >>> files = write_media(scene, "data/music_scenes/tiny/media", renderer, image_size=224)
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from mcdlib.errors import McdError
-from mcdlib.scenes.frames import render_frame
+from mcdlib.scenes.frames import render_frames
 from mcdlib.scenes.scene import Scene
 
 MEDIA_DIR = "media"
-#: frames per second of the MP4 (the scene's picture is still; a few fps keeps players seekable)
+#: frames per second of the MP4 (the picture changes at most once a second; a few fps keeps players seekable)
 VIDEO_FPS = 4
 VIDEO_CODEC = "libx264"
 AUDIO_CODEC = "aac"
@@ -94,8 +94,8 @@ def write_media(scene: Scene, media_dir: str | Path, renderer, image_size: int =
     media_dir.mkdir(parents=True, exist_ok=True)
     sound = renderer.render(scene)
     wav = write_wav(media_dir / f"{scene.video_id}.wav", sound.mix, sound.sample_rate)
-    frame = render_frame(scene, image_size)
-    frames = np.broadcast_to(frame, (scene.seconds, *frame.shape))
+    frames = render_frames(scene, image_size)  # follows the camera and light time line (version 2)
+    frame = frames[0]
     mp4 = media_dir / f"{scene.video_id}.mp4"
     try:
         write_mp4(mp4, frames, sound.mix, sound.sample_rate)

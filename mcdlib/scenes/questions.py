@@ -68,6 +68,15 @@ note-density ratio of at least ``MIN_RHYTHM_RATIO``; *longer*: at least
 Two readings are ours (the official files do not define them): "did not sound from
 beginning to end" counts players that never sound, and "lowest" means quietest.
 "simultaneously" answers "Which <Object> makes the sound <FL>?", as in the official files.
+
+**Generator version 2** (scenes with ``scene.version == 2``) reads three Audio-Visual
+templates about the video's instruments: "What is the <TH> instrument that comes in?",
+"Which is the musical instrument that sounds at the same time as the <Object>?" and "Which
+instrument makes sounds <BA> the <Object>?" consider only the sounding players *in the
+video* (visible; an off-screen instrument is ignored, and "the <Object>" must be in the
+video), as "How many instruments are sounding in the video?" always did. Heard alone, the
+order of entries does not tell which instrument of the video comes in first; it takes
+both senses (:mod:`mcdlib.scenes.ceilings`). Version-1 scenes keep the rules above.
 """
 
 from __future__ import annotations
@@ -143,6 +152,9 @@ class SceneFacts:
 
     ``probes`` are the instruments proposed as ``<Object>`` fillers: every instrument of the
     scene, then absent ones (all of them, or ``ABSENT_PROBES`` drawn at random).
+    ``positions_known=False`` describes an observer who does not know where players stand
+    (:mod:`mcdlib.scenes.ceilings`, the audio-only view): no column is a reference, players
+    have no neighbours, columns and left/right extremes are undefined.
     """
 
     scene: Scene
@@ -152,6 +164,7 @@ class SceneFacts:
     visible_by_name: dict[str, list[Player]]
     sounding_by_name: dict[str, list[Player]]
     probes: tuple[str, ...] = field(default=())
+    positions_known: bool = True
     _ordered: dict[str, Player | None] = field(default_factory=dict, repr=False)
 
     def first_or_last_sounding(self, which: str) -> Player | None:
@@ -170,20 +183,40 @@ class SceneFacts:
         players = self.sounding_by_name.get(name, [])
         return players[0] if len(players) == 1 else None
 
+    @property
+    def in_video_only(self) -> bool:
+        """Whether the Audio-Visual order/overlap rules ignore off-screen players (version 2)."""
+        return getattr(self.scene, "version", 1) >= 2
+
+    @property
+    def av_sounding(self) -> list[Player]:
+        """The sounding players the Audio-Visual order/overlap templates consider: all of them
+        (version 1) or those in the video (version 2)."""
+        return [p for p in self.sounding if p.visible] if self.in_video_only else self.sounding
+
+    def av_reference(self, name: str) -> Player | None:
+        """"the <Object>" of those templates: the only sounding player of the instrument, which
+        in version 2 must be in the video."""
+        ref = self.only_sounding(name)
+        return None if ref is None or (self.in_video_only and not ref.visible) else ref
+
     def neighbour(self, player: Player, side: str) -> Player | None:
         """The nearest visible player on the ``left`` / ``right`` of a visible player."""
+        if not self.positions_known:
+            return None
         k = next(i for i, p in enumerate(self.visible) if p is player)
         k += -1 if side == "left" else 1
         return self.visible[k] if 0 <= k < len(self.visible) else None
 
-    def column(self, player: Player) -> str:
-        return column_of(player.x)
+    def column(self, player: Player) -> str | None:
+        return column_of(player.x) if self.positions_known else None
 
 
 def scene_facts(scene: Scene, rng: np.random.Generator | None = None,
-                pool: Sequence[str] = INSTRUMENTS) -> SceneFacts:
+                pool: Sequence[str] = INSTRUMENTS, positions_known: bool = True) -> SceneFacts:
     """Facts of a scene; with ``rng``, only ``ABSENT_PROBES`` absent instruments of ``pool``
-    are proposed as ``<Object>`` fillers (else all absent ones)."""
+    are proposed as ``<Object>`` fillers (else all absent ones). ``positions_known=False``:
+    see :class:`SceneFacts`."""
     visible = scene.visible_players
     sounding = [p for p in scene.players if p.intervals]
     per_column: dict[str, list[Player]] = defaultdict(list)
@@ -200,10 +233,10 @@ def scene_facts(scene: Scene, rng: np.random.Generator | None = None,
     if rng is not None and len(absent) > ABSENT_PROBES:
         absent = [absent[i] for i in sorted(rng.choice(len(absent), ABSENT_PROBES, replace=False))]
     return SceneFacts(scene=scene, visible=visible, sounding=sounding,
-                      by_column={c: ps[0] for c, ps in per_column.items() if len(ps) == 1},
+                      by_column={c: ps[0] for c, ps in per_column.items() if len(ps) == 1} if positions_known else {},
                       visible_by_name=dict(visible_by_name),
                       sounding_by_name=dict(sounding_by_name),
-                      probes=tuple(present + absent))
+                      probes=tuple(present + absent), positions_known=positions_known)
 
 
 # --------------------------------------------------------------------------- shared relations
@@ -390,7 +423,7 @@ def _extreme_fillers(facts):
 
 
 def _extreme(facts, values):
-    if len(facts.visible) < 2:
+    if len(facts.visible) < 2 or not facts.positions_known:
         return None
     return (facts.visible[0] if values[0] == "leftest" else facts.visible[-1]).instrument
 
@@ -461,11 +494,11 @@ def _loudest_or_lowest(facts, values):
 
 
 def _same_time(facts, values):
-    ref = facts.only_sounding(values[0])
+    ref = facts.av_reference(values[0])
     if ref is None:
         return None
     partners = set()
-    for p in facts.sounding:
+    for p in facts.av_sounding:
         if p is ref:
             continue
         shared = overlap_seconds(ref, p)
@@ -520,12 +553,12 @@ ORDINALS: tuple[str, ...] = PLACEHOLDER_FILLERS["<TH>"]
 
 
 def _nth_fillers(facts):
-    return [(ORDINALS[k],) for k in range(min(len(facts.sounding), len(ORDINALS)))]
+    return [(ORDINALS[k],) for k in range(min(len(facts.av_sounding), len(ORDINALS)))]
 
 
 def _nth_comes_in(facts, values):
     k = ORDINALS.index(values[0])
-    ordered = sorted(facts.sounding, key=lambda p: p.onset)
+    ordered = sorted(facts.av_sounding, key=lambda p: p.onset)
     if k >= len(ordered):
         return None
     pick = ordered[k]
@@ -571,11 +604,11 @@ def _before_after_fillers(facts):
 
 def _before_after(facts, values):
     ba, name = values
-    ref = facts.only_sounding(name)
+    ref = facts.av_reference(name)
     if ref is None:
         return None
     found = set()
-    for p in facts.sounding:
+    for p in facts.av_sounding:
         if p is ref:
             continue
         gap = p.onset - ref.onset

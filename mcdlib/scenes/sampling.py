@@ -27,6 +27,22 @@ What a sampled scene looks like (the constants below are the knobs):
   (``profile.p_voiceover``): one or two spoken intervals. **Backdrop**: outdoor with
   ``profile.p_outdoor``, else indoor.
 * Every scene has at least one sounding instrument.
+
+**Generator version 2** (:func:`sample_scene` dispatches on ``profile.version``; version 1
+is the above, unchanged byte for byte) draws from its own random stream and differs in
+three knobs and one addition:
+
+* a visible player is **silent** with ``profile.p_silent`` (0.4; version 1: the 0.14 weight
+  of the "silent" pattern), else it follows the other patterns in their version-1
+  proportions; an **off-screen** instrument sounds in ``profile.p_offscreen`` of the scenes
+  (0.5; version 1: 0.15). So what is seen and what is heard disagree often enough that
+  neither sense alone answers the other's questions (see :mod:`mcdlib.scenes.ceilings`).
+* a **visual time line** (:class:`~mcdlib.scenes.scene.Scene` ``camera``, ``lighting``),
+  drawn from a third stream, independent of the sound: with ``profile.p_closeup`` the
+  camera cuts to a close-up (zoom ``CLOSEUP_ZOOMS``) on a visible player picked uniformly
+  for ``CLOSEUP_SECONDS`` seconds; with ``profile.p_light_change`` the lights change once
+  (to ``"dim"``, ``"warm"`` or ``"cool"``) at a second between 2 and ``seconds - 2``. The
+  rest of the video is a wide shot in normal light, so every visible player is seen.
 """
 
 from __future__ import annotations
@@ -61,6 +77,11 @@ INTERVAL_PATTERNS: dict[str, float] = {
 #: shortest sounding stretch of a pattern, seconds
 MIN_SOUNDING_SECONDS = 3
 VIDEO_ID_PREFIX = "ms"
+#: version 2: camera zooms of a close-up and its length range in seconds (inclusive)
+CLOSEUP_ZOOMS: tuple[float, ...] = (1.6, 2.0)
+CLOSEUP_SECONDS: tuple[int, int] = (2, 4)
+#: version 2: the lightings a change goes to (the video starts in "normal" light)
+LIGHT_CHANGES: tuple[str, ...] = ("dim", "warm", "cool")
 
 
 def video_id(index: int) -> str:
@@ -86,7 +107,8 @@ def _check_profile(profile: SceneProfile) -> None:
     if profile.seconds < 2 * MIN_SOUNDING_SECONDS:
         raise ConfigError(f"music-scenes profile {profile.name!r}: seconds={profile.seconds} is "
                           f"too short; use at least {2 * MIN_SOUNDING_SECONDS}")
-    for name in ("p_duplicate_instrument", "p_offscreen", "p_voiceover", "p_outdoor"):
+    for name in ("p_duplicate_instrument", "p_offscreen", "p_voiceover", "p_outdoor", "p_silent", "p_closeup",
+                 "p_light_change"):
         value = getattr(profile, name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"music-scenes profile {profile.name!r}: {name}={value} is not a "
@@ -175,30 +197,95 @@ def _voiceover(seconds: int, rng: np.random.Generator) -> list[tuple[float, floa
 
 
 def sample_scene(profile: SceneProfile, seed: int, index: int) -> Scene:
-    """The ``index``-th scene of the dataset drawn with ``seed`` (independent of the others)."""
+    """The ``index``-th scene of the dataset drawn with ``seed`` (independent of the others),
+    by the generator of ``profile.version``."""
     _check_profile(profile)
+    if profile.version == 2:
+        return _sample_scene_v2(profile, seed, index)
     pool = instrument_pool(profile)
     rng = np.random.default_rng([int(seed), int(index)])
     scene_seed = int(rng.integers(2**31 - 1))  # for renderers (note choice, frame details)
-    n = _player_count(profile, rng)
-    names = _instruments(n, pool, profile.p_duplicate_instrument, rng)
-    players = [Player(instrument=name, x=round(x, 4),
-                      intervals=_intervals(_pattern(rng), profile.seconds, rng),
-                      loudness_db=_loudness(rng), rhythm=_rhythm(rng))
-               for name, x in zip(names, _positions(n, rng))]
+    names = _instruments(_player_count(profile, rng), pool, profile.p_duplicate_instrument, rng)
+    players = _stage_players(names, profile, rng, _pattern)
     offstage = [name for name in pool if name not in names]
     if offstage and rng.random() < profile.p_offscreen:
-        players.append(Player(instrument=str(rng.choice(offstage)), x=0.5, visible=False,
-                              intervals=_intervals(_pattern(rng, allow_silent=False),
-                                                   profile.seconds, rng),
-                              loudness_db=_loudness(rng), rhythm=_rhythm(rng)))
+        players.append(_offscreen_player(offstage, profile, rng))
+    voiceover, backdrop = _someone_plays_voice_backdrop(players, profile, rng)
+    return Scene(video_id=video_id(index), seconds=profile.seconds, players=players,
+                 backdrop=backdrop, voiceover=voiceover, seed=scene_seed)
+
+
+def _stage_players(names: list[str], profile: SceneProfile, rng: np.random.Generator, pattern) -> list[Player]:
+    """The visible players: places, then per player its ``pattern(rng)`` intervals, loudness, rhythm."""
+    return [Player(instrument=name, x=round(x, 4), intervals=_intervals(pattern(rng), profile.seconds, rng),
+                   loudness_db=_loudness(rng), rhythm=_rhythm(rng))
+            for name, x in zip(names, _positions(len(names), rng))]
+
+
+def _offscreen_player(choices: list[str], profile: SceneProfile, rng: np.random.Generator) -> Player:
+    """A sounding player heard but not seen, of an instrument among ``choices``."""
+    return Player(instrument=str(rng.choice(choices)), x=0.5, visible=False,
+                  intervals=_intervals(_pattern(rng, allow_silent=False), profile.seconds, rng),
+                  loudness_db=_loudness(rng), rhythm=_rhythm(rng))
+
+
+def _someone_plays_voice_backdrop(players: list[Player], profile: SceneProfile,
+                                  rng: np.random.Generator) -> tuple[list[tuple[float, float]], str]:
+    """Make a random player sound if nobody does, then draw the voiceover and the backdrop."""
     if not any(p.intervals for p in players):  # someone must play
         lucky = players[int(rng.integers(len(players)))]
         lucky.intervals = _intervals(_pattern(rng, allow_silent=False), profile.seconds, rng)
     voiceover = _voiceover(profile.seconds, rng) if rng.random() < profile.p_voiceover else []
-    backdrop = "outdoor" if rng.random() < profile.p_outdoor else "indoor"
-    return Scene(video_id=video_id(index), seconds=profile.seconds, players=players,
-                 backdrop=backdrop, voiceover=voiceover, seed=scene_seed)
+    return voiceover, "outdoor" if rng.random() < profile.p_outdoor else "indoor"
+
+
+def _pattern_v2(rng: np.random.Generator, p_silent: float) -> str:
+    if rng.random() < p_silent:
+        return "silent"
+    return _pattern(rng, allow_silent=False)
+
+
+def _camera(scene_seconds: int, visible_x: list[float], p_closeup: float,
+            rng: np.random.Generator) -> list[tuple[float, float]]:
+    """Per second ``(zoom, centre_x)``: wide, with perhaps one close-up on a visible player."""
+    camera = [(1.0, 0.5)] * scene_seconds
+    if visible_x and rng.random() < p_closeup:
+        zoom = float(CLOSEUP_ZOOMS[int(rng.integers(len(CLOSEUP_ZOOMS)))])
+        length = int(rng.integers(CLOSEUP_SECONDS[0], CLOSEUP_SECONDS[1] + 1))
+        start = int(rng.integers(0, scene_seconds - length + 1))
+        half = 0.5 / zoom
+        centre = round(float(min(max(visible_x[int(rng.integers(len(visible_x)))], half), 1 - half)), 4)
+        camera[start:start + length] = [(zoom, centre)] * length
+    return camera
+
+
+def _lighting(scene_seconds: int, p_change: float, rng: np.random.Generator) -> list[str]:
+    """Per second lighting: normal, with perhaps one change from a second in [2, seconds-2]."""
+    lighting = ["normal"] * scene_seconds
+    if rng.random() < p_change:
+        at = int(rng.integers(2, scene_seconds - 1))
+        lighting[at:] = [str(LIGHT_CHANGES[int(rng.integers(len(LIGHT_CHANGES)))])] * (scene_seconds - at)
+    return lighting
+
+
+def _sample_scene_v2(profile: SceneProfile, seed: int, index: int) -> Scene:
+    """Version 2 (module doc): more silent and off-screen players, a visual time line."""
+    pool = instrument_pool(profile)
+    rng = np.random.default_rng([int(seed), int(index), 2])
+    scene_seed = int(rng.integers(2**31 - 1))
+    names = _instruments(_player_count(profile, rng), pool, profile.p_duplicate_instrument, rng)
+    players = _stage_players(names, profile, rng, lambda r: _pattern_v2(r, profile.p_silent))
+    for _ in range(profile.max_offscreen):  # each further one with p_offscreen again
+        offstage = [name for name in pool if name not in {p.instrument for p in players}]
+        if not offstage or rng.random() >= profile.p_offscreen:
+            break
+        players.append(_offscreen_player(offstage, profile, rng))
+    voiceover, backdrop = _someone_plays_voice_backdrop(players, profile, rng)
+    visual = np.random.default_rng([int(seed), int(index), 2, 1])  # the time line: its own stream
+    camera = _camera(profile.seconds, [p.x for p in players if p.visible], profile.p_closeup, visual)
+    lighting = _lighting(profile.seconds, profile.p_light_change, visual)
+    return Scene(video_id=video_id(index), seconds=profile.seconds, players=players, backdrop=backdrop,
+                 voiceover=voiceover, seed=scene_seed, camera=camera, lighting=lighting, version=2)
 
 
 def sample_scenes(profile: SceneProfile, seed: int = 0, progress: bool = False,

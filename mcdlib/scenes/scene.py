@@ -6,6 +6,15 @@ positions (``x`` in [0, 1], left to right), optionally a player heard but not se
 instrument (one of :data:`mcdlib.data.templates.INSTRUMENTS`), sounding intervals, a loudness
 and a rhythm (note density). Rendering (audio, frames) and question answering both read only
 this structure, so it is saved next to the data as ``scenes/<video_id>.json``.
+
+Generator version 2 marks its scenes with ``version=2`` (the Audio-Visual answer rules of
+version 2 read it, see :mod:`mcdlib.scenes.questions`) and adds a **visual time line**, one
+entry per second: ``camera`` ``[(zoom, centre_x), ...]`` (zoom 1 = the whole stage; a close-up shows
+the stage from ``centre_x - 0.5/zoom`` to ``centre_x + 0.5/zoom``) and ``lighting``
+(``"normal"``, ``"dim"``, ``"warm"`` or ``"cool"``). Empty lists (version 1) mean a wide shot
+in normal light throughout. These fields (:data:`Scene.V2_FIELDS`) are left out of the JSON
+at their version-1 values, so version-1 scene files are unchanged. Neither depends on who sounds, and no answer depends on them: positions and
+visibility are the stage's (``x``, ``visible``), whatever the camera frames.
 """
 
 from __future__ import annotations
@@ -48,6 +57,25 @@ class Scene:
     backdrop: str = "indoor"  # "indoor" | "outdoor"
     voiceover: list[tuple[float, float]] = field(default_factory=list)  # empty: no voiceover
     seed: int = 0
+    camera: list[tuple[float, float]] = field(default_factory=list)  # per second (zoom, centre_x); empty: wide
+    lighting: list[str] = field(default_factory=list)  # per second; empty: "normal" throughout
+    version: int = 1  # the generator version that made the scene (selects its answer rules)
+
+    #: fields of generator version 2 (left out of the JSON at their version-1 values)
+    V2_FIELDS = ("camera", "lighting", "version")
+
+    def camera_at(self, second: int) -> tuple[float, float]:
+        """``(zoom, centre_x)`` of the camera during ``second`` (wide shot without a time line)."""
+        return tuple(self.camera[second]) if self.camera else (1.0, 0.5)  # type: ignore[return-value]
+
+    def lighting_at(self, second: int) -> str:
+        """The lighting during ``second`` (``"normal"`` without a time line)."""
+        return self.lighting[second] if self.lighting else "normal"
+
+    def in_frame(self, player: Player, second: int) -> bool:
+        """Whether a player's stage position is inside the camera's view during ``second``."""
+        zoom, centre = self.camera_at(second)
+        return player.visible and abs(player.x - centre) <= 0.5 / zoom
 
     @property
     def visible_players(self) -> list[Player]:
@@ -59,14 +87,20 @@ class Scene:
         return [p for p in self.players if p.intervals]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        for name in self.V2_FIELDS:
+            if out[name] in ([], 1):
+                del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "Scene":
         players = [Player(**{**p, "intervals": [tuple(i) for i in p.get("intervals", [])]})
                    for p in data["players"]]
         return cls(**{**data, "players": players,
-                      "voiceover": [tuple(i) for i in data.get("voiceover", [])]})
+                      "voiceover": [tuple(i) for i in data.get("voiceover", [])],
+                      "camera": [tuple(c) for c in data.get("camera", [])],
+                      "lighting": list(data.get("lighting", []))})
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True))

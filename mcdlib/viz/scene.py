@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mcdlib.errors import McdError
-from mcdlib.scenes.frames import render_frame
+from mcdlib.scenes.frames import render_frames
 from mcdlib.scenes.questions import column_of
 from mcdlib.scenes.scene import Scene
 
@@ -98,16 +98,17 @@ def timeline_figure(scene: Scene, ax=None, pyplot: bool = True):
 
 
 def frame_strip_figure(scene: Scene, image_size: int = 224, seconds: int | None = None, pyplot: bool = True):
-    """The frames at 1 fps side by side (they are identical: players do not show if they sound);
-    ``pyplot=False``: a figure outside pyplot, for widgets."""
+    """The frames at 1 fps side by side. Players never show whether they sound; in version 2
+    the camera (close-ups) and the lights change over time. ``pyplot=False``: a figure outside
+    pyplot, for widgets."""
     from mcdlib.viz.render import new_figure
 
-    frame = render_frame(scene, image_size)
+    frames = render_frames(scene, image_size)
     count = min(scene.seconds, seconds or scene.seconds)
     fig = new_figure((1.3 * count, 1.6), pyplot)
     axes = fig.subplots(1, count, squeeze=False)
     for t, ax in enumerate(axes[0]):
-        ax.imshow(frame)
+        ax.imshow(frames[t])
         ax.set_title(f"{t} s", fontsize=8)
         ax.axis("off")
     fig.suptitle(f"{scene.video_id}: frames", fontsize=9)
