@@ -106,7 +106,8 @@ class ModelConfig:
     lambda_sa: float = doc(0.5, "weight of the semantic approximation loss")
     lambda_type: float = doc(0.5, "weight of the type classifier loss (types_source=predicted)")
     # baselines
-    avst_match_weight: float = doc(0.5, "AVST positive/negative matching loss weight")
+    avst_match_weight: float = doc(0.5, "AVST positive/negative matching loss weight (reference: 0.5)")
+    avst_grounding_epochs: int = doc(8, "AVST only: the first epochs (of train.epochs) train the matching loss alone, the reference's grounding pre-training; then the full objective with a fresh Adam and lr schedule (0 = one stage)")
     lstm_embed: int = doc(512, "word embedding size of the vocabulary (LSTM) question encoder")
     question_encoder: str = choice("auto", ("auto", "tokens", "lstm"), "MCD/qonly/late question input: frozen q_tokens, an LSTM over q_ids, or auto (the data's text_encoder: minilm -> tokens, vocab -> lstm); AVST always uses the LSTM")
 
@@ -147,13 +148,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "preset": "tiny",
         "data": {"root": "data/music_scenes/tiny"},
-        "model": {"d_model": 32, "n_heads": 2, "d_latent": 16, "association_layers": 1, "lstm_embed": 32},
+        "model": {"d_model": 32, "n_heads": 2, "d_latent": 16, "association_layers": 1, "lstm_embed": 32,
+                  "avst_grounding_epochs": 1},
         "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "lr_step": 100, "threads": 1},
     },
     "classroom": {
         "preset": "classroom",
         "data": {"root": "data/music_scenes/classroom"},
-        "model": {"d_model": 128, "n_heads": 4, "d_latent": 64, "association_layers": 2, "lstm_embed": 128},
+        "model": {"d_model": 128, "n_heads": 4, "d_latent": 64, "association_layers": 2, "lstm_embed": 128,
+                  "avst_grounding_epochs": 3},
         "train": {"epochs": 12, "batch_size": 64, "lr": 5e-4, "lr_step": 8},
     },
     "full": {"preset": "full"},

@@ -101,3 +101,29 @@ if __name__ == "__main__":
     if "--write" not in sys.argv:
         sys.exit("python tests/test_models_pinned.py --write   (regenerates tests/data/pinned_outputs.pt)")
     write()
+
+
+@pytest.mark.parametrize("case, overrides, kind", [c for c in CASES if c[0] in {
+    "mcd", "mcd-association_cross", "mcd-topk2", "mcd-types_predicted", "mcd-aggregator_high-separate",
+    "mcd-no_inputs", "mcd-lstm_question", "late"}], ids=lambda v: v if isinstance(v, str) else "")
+def test_training_fast_paths_compute_the_eval_function_and_its_gradients(case, overrides, kind):
+    """Training mode uses the fast paths (packed question rows, fused attention, no maps); with
+    dropout off it must give the eval-mode (pinned) function and the same gradients."""
+    spec = _spec(kind)
+    torch.manual_seed(11)
+    model = build_model(toy_model_config(**{**SIZES, **overrides, "dropout": 0.0, "header_dropout": 0.0}), spec)
+    batch = _batch(spec, kind)
+    results = []
+    for training in (True, False):
+        model.train(training)
+        model.zero_grad()
+        out = model(batch)
+        (out["logits"].square().mean() + sum(out["losses"].values())).backward()
+        results.append((out["logits"].detach(), {k: v.detach() for k, v in out["losses"].items()},
+                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (fast_logits, fast_losses, fast_grads), (logits, losses, grads) = results
+    torch.testing.assert_close(fast_logits, logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast_losses, losses, atol=1e-5, rtol=0)
+    assert set(fast_grads) == set(grads)
+    for name, grad in grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
