@@ -25,7 +25,8 @@ import torch
 from mcdlib.config import apply_overrides, get_preset
 from mcdlib.models import feature_inputs
 from mcdlib.train.device import amp_settings, resolve_device
-from mcdlib.train.loop import default_model_factory, forward_losses, open_datasets, to_device, train
+from mcdlib.train.loop import (default_model_factory, forward_losses, make_optimizer, open_datasets, to_device,
+                               train)
 
 MODELS = ("mcd", "qonly", "late", "avst")
 
@@ -48,7 +49,7 @@ def model_throughput(cfg, dataset, steps: int, warmup: int = 2) -> tuple[float, 
     amp = amp_settings(device, cfg.train.amp)
     torch.manual_seed(0)
     model = default_model_factory(cfg.model, dataset.spec).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    optimizer = make_optimizer(model.parameters(), cfg.train.lr)
     batches = [to_device(b, device) for b in itertools.islice(
         dataset.iter_batches(cfg.train.batch_size, shuffle=True, seed=0, epoch=0), warmup + steps)]
 

@@ -126,7 +126,7 @@ class TrainConfig:
     seed: int = doc(0, "random seed")
     device: str = doc("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     amp: str = choice("auto", ("auto", "off", "bf16", "fp16"), "mixed precision on CUDA (auto: bf16 where supported)")
-    deterministic: bool = doc(True, "deterministic algorithms (CPU runs are bit-reproducible)")
+    deterministic: bool | None = doc(None, "deterministic algorithms: null/auto (default) = on for the CPU (bit-reproducible runs), off on CUDA (faster kernels); true/false to force")
     progress: bool = doc(True, "progress bars (turn off in batch runs)")
     eval_every: int = doc(1, "validate every n epochs")
     threads: int = doc(0, "torch CPU threads (0 = torch default)")
@@ -191,7 +191,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("auto", "null", "none", "~")):
             return None
         return _coerce(value, args[0], where)
     if origin in (list, tuple):

@@ -169,8 +169,7 @@ class AVST(nn.Module):
         if with_negatives:  # the same audio grounded in another video's frame
             negative, valid = sample_negatives(video_index, T)
             negative = negative.reshape(-1)
-            frame_neg, grounded_neg, _ = self._ground(audio_unit, cells.index_select(0, negative),
-                                                      inv_norm.index_select(0, negative), frame.index_select(0, negative))
+            frame_neg, grounded_neg, _ = self._ground(audio_unit, cells[negative], inv_norm[negative], frame[negative])
             frame, grounded = torch.cat([frame, frame_neg]), torch.cat([grounded, grounded_neg])
         visual_all = self.grounded(torch.tanh(torch.cat([frame, grounded], dim=-1)))
         visual = visual_all[:B * T].view(B, T, d)
