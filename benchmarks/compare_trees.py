@@ -8,7 +8,9 @@ The script (a path relative to a tree's root, present in both) is run as
 ``python <tree>/<script> ARGS --json FILE`` with ``PYTHONPATH=<tree>``, alternating the trees
 ``--rounds`` times, so a load change on a shared machine hits both alike. Every number the
 script writes to its JSON is reported as the median per tree and the ratio after / before; the
-load average is printed around each run. Both trees read the same data folder.
+load average is printed around each run. Both trees read the same data folder. ``--env KEY=VALUE``
+sets a variable for both (e.g. ``OMP_WAIT_POLICY=PASSIVE`` on a busy machine: the same OpenMP
+policy for both trees, see mcdlib/utils/threads.py).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ def load() -> str:
         return "n/a"
 
 
-def run_once(tree: Path, script: str, args: list[str]) -> dict:
+def run_once(tree: Path, script: str, args: list[str], extra_env: dict[str, str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "figures.json"
-        env = dict(os.environ, PYTHONPATH=str(tree))
+        env = dict(os.environ, **extra_env, PYTHONPATH=str(tree))
         subprocess.run([sys.executable, str(tree / script), *args, "--json", str(out)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
@@ -46,11 +48,14 @@ def main(argv=None) -> int:
     parser.add_argument("--before", required=True, help="source tree of the earlier code")
     parser.add_argument("--after", default=str(HERE), help="source tree of the later code (default: this one)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="environment variable for both trees' runs (repeatable)")
     parser.add_argument("script", help="benchmark script path relative to each tree's root")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments (after --)")
     args = parser.parse_args(argv)
     script_args = args.args[1:] if args.args[:1] == ["--"] else args.args
     trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
+    extra_env = dict(item.split("=", 1) for item in args.env)
     for name, tree in trees.items():
         if not (tree / args.script).is_file():
             print(f"{tree / args.script}: not found in the {name} tree", file=sys.stderr)
@@ -59,11 +64,13 @@ def main(argv=None) -> int:
     for r in range(args.rounds):
         for name, tree in trees.items():
             start = load()
-            figures[name].append(run_once(tree, args.script, script_args))
+            figures[name].append(run_once(tree, args.script, script_args, extra_env))
             print(f"round {r + 1}: {name} done (load {start} -> {load()})", file=sys.stderr, flush=True)
     keys = [k for k, v in figures["after"][0].items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k in figures["before"][0]]
-    print(f"{args.script} {' '.join(script_args)}: {args.rounds} rounds, trees in turns; load now {load()}\n")
+    env_text = " ".join(args.env) or "inherited environment"
+    print(f"{args.script} {' '.join(script_args)}: {args.rounds} rounds, trees in turns, {env_text}; "
+          f"load now {load()}\n")
     print("| figure | before (median) | after (median) | after / before |\n|---|---|---|---|")
     for key in keys:
         b = statistics.median(f[key] for f in figures["before"])

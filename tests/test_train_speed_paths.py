@@ -256,3 +256,20 @@ def test_avst_resumed_across_the_stage_boundary_equals_the_uninterrupted_run(tmp
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert read_metrics(tmp_path / "full/metrics.jsonl")[-1]["train"] == read_metrics(
         tmp_path / "stop/metrics.jsonl")[-1]["train"]
+
+
+# --------------------------------------------------------------------------- OpenMP on a busy machine
+
+
+def test_openmp_threads_sleep_only_on_a_busy_machine_and_never_against_the_user():
+    from mcdlib.utils.threads import calm_openmp_when_busy
+
+    busy, quiet = (lambda: (3.0, 2.0, 1.0)), (lambda: (0.5, 0.5, 0.5))
+    env = {}
+    assert calm_openmp_when_busy(env, {}, busy, cpus=2) == "PASSIVE" and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    env = {}
+    assert calm_openmp_when_busy(env, {}, quiet, cpus=2) is None and env == {}
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert calm_openmp_when_busy(env, {}, busy, cpus=2) is None and env == {"OMP_WAIT_POLICY": "ACTIVE"}
+    env = {}
+    assert calm_openmp_when_busy(env, {"torch": object()}, busy, cpus=2) is None and env == {}  # too late

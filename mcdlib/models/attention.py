@@ -98,10 +98,16 @@ class MultiHeadAttention(nn.Module):
                 need_weights: bool | None = None, rows: PackedRows | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         need = not self.training if need_weights is None else need_weights
-        q = self.q_proj(query)
+        if keys is query:  # self-attention: one product for q, k and v
+            q, k, v = F.linear(query, torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]),
+                               torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])).chunk(3, -1)
+        else:  # one product for k and v
+            q = self.q_proj(query)
+            k, v = F.linear(keys, torch.cat([self.k_proj.weight, self.v_proj.weight]),
+                            torch.cat([self.k_proj.bias, self.v_proj.bias])).chunk(2, -1)
         if rows is not None:
             q = rows.unpack(q)
-        q, k, v = self._split(q), self._split(self.k_proj(keys)), self._split(self.v_proj(keys))
+        q, k, v = self._split(q), self._split(k), self._split(v)
         mask = None if key_mask is None else key_mask[:, None, None, :]
         attn_map = None
         if need or (self.dropout.active and q.device.type == "cpu"):

@@ -25,15 +25,17 @@ _LEVELS = 2 ** BITS
 _INT16_MIN = -(2 ** 15)
 
 
-def keep_mask(shape: torch.Size | tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:
-    """A boolean keep mask of ``shape`` (CPU) with P(drop) = round(p * 2^16) / 2^16, and 1 / P(keep)."""
+def keep_mask(shape: torch.Size | tuple[int, ...], p: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A CPU mask of ``shape``: 0 with probability round(p * 2^16) / 2^16, else 1 / P(keep)."""
     dropped_levels = round(p * _LEVELS)
     n = 1
     for size in shape:
         n *= int(size)
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2 ** 63), None)
     shares = words.view(torch.int16)[:n].view(shape)
-    return shares >= _INT16_MIN + dropped_levels, _LEVELS / (_LEVELS - dropped_levels)
+    mask = torch.empty(shape, dtype=dtype)
+    torch.ge(shares, _INT16_MIN + dropped_levels, out=mask)  # written as 0.0 / 1.0 straight away
+    return mask.mul_(_LEVELS / (_LEVELS - dropped_levels))
 
 
 class Dropout(nn.Module):
@@ -56,8 +58,7 @@ class Dropout(nn.Module):
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
-        keep, scale = keep_mask(x.shape, self.p)
-        return torch.where(keep, x, 0.0) * scale
+        return x * keep_mask(x.shape, self.p, x.dtype)  # a float mask: a plain product forward and backward
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
