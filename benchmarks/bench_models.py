@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -39,7 +40,12 @@ import torch.nn.functional as F
 from mcdlib.config import get_preset
 from mcdlib.data.spec import DataSpec, random_batch
 from mcdlib.models import build_model
-from mcdlib.train.loop import make_optimizer
+
+try:  # the training loop's Adam (absent from trees before issue 10: compare_trees --script-from after)
+    from mcdlib.train.loop import make_optimizer
+except ImportError:
+    def make_optimizer(params, lr):
+        return torch.optim.Adam(params, lr=lr)
 
 #: MUSIC-AVQA at the published feature shapes (vocabulary and answers of the official train split)
 OFFICIAL_SPEC = dict(audio_dim=128, visual_dim=512, text_dim=384, segments=10, visual_grid=(196, 512), text_len=21,
@@ -252,6 +258,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="timed steps per model and turn")
     parser.add_argument("--no-published", action="store_true", help="skip the published AVST rows")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count")
+    parser.add_argument("--json", default=None, help="also write each row's median step (ms) here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m]
@@ -280,6 +287,9 @@ def main(argv=None) -> int:
           f"{before} before, {after} after; {args.rounds} rounds x {args.steps} steps; "
           f"float32 matrix product {rate:.0f} GFLOP/s\n")
     print(table(entries, reference, rate))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({f"step_ms {e.name}": statistics.median(e.times) * 1000 for e in entries}, fh, indent=1)
     return 0
 
 

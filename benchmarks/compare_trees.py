@@ -8,7 +8,9 @@ The script (a path relative to a tree's root, present in both) is run as
 ``python <tree>/<script> ARGS --json FILE`` with ``PYTHONPATH=<tree>``, alternating the trees
 ``--rounds`` times, so a load change on a shared machine hits both alike. Every number the
 script writes to its JSON is reported as the median per tree and the ratio after / before; the
-load average is printed around each run. Both trees read the same data folder. ``--env KEY=VALUE``
+load average is printed around each run. Both trees read the same data folder.
+``--script-from after`` runs the later tree's script for both (a benchmark the earlier tree
+does not have, e.g. ``benchmarks/bench_models.py --official-shapes --json``). ``--env KEY=VALUE``
 sets a variable for both (e.g. ``OMP_WAIT_POLICY=PASSIVE`` on a busy machine: the same OpenMP
 policy for both trees, see mcdlib/utils/threads.py).
 """
@@ -34,11 +36,11 @@ def load() -> str:
         return "n/a"
 
 
-def run_once(tree: Path, script: str, args: list[str], extra_env: dict[str, str]) -> dict:
+def run_once(tree: Path, script: Path, args: list[str], extra_env: dict[str, str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "figures.json"
         env = dict(os.environ, **extra_env, PYTHONPATH=str(tree))
-        subprocess.run([sys.executable, str(tree / script), *args, "--json", str(out)], env=env, check=True,
+        subprocess.run([sys.executable, str(script), *args, "--json", str(out)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
 
@@ -48,6 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--before", required=True, help="source tree of the earlier code")
     parser.add_argument("--after", default=str(HERE), help="source tree of the later code (default: this one)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--script-from", choices=("each", "after"), default="each",
+                        help="run each tree's own script (default) or the later tree's for both")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="environment variable for both trees' runs (repeatable)")
     parser.add_argument("script", help="benchmark script path relative to each tree's root")
@@ -56,15 +60,17 @@ def main(argv=None) -> int:
     script_args = args.args[1:] if args.args[:1] == ["--"] else args.args
     trees = {"before": Path(args.before).resolve(), "after": Path(args.after).resolve()}
     extra_env = dict(item.split("=", 1) for item in args.env)
-    for name, tree in trees.items():
-        if not (tree / args.script).is_file():
-            print(f"{tree / args.script}: not found in the {name} tree", file=sys.stderr)
+    scripts = {name: (trees["after"] if args.script_from == "after" else tree) / args.script
+               for name, tree in trees.items()}
+    for name, script in scripts.items():
+        if not script.is_file():
+            print(f"{script}: not found (the {name} tree)", file=sys.stderr)
             return 2
     figures: dict[str, list[dict]] = {"before": [], "after": []}
     for r in range(args.rounds):
         for name, tree in trees.items():
             start = load()
-            figures[name].append(run_once(tree, args.script, script_args, extra_env))
+            figures[name].append(run_once(tree, scripts[name], script_args, extra_env))
             print(f"round {r + 1}: {name} done (load {start} -> {load()})", file=sys.stderr, flush=True)
     keys = [k for k, v in figures["after"][0].items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k in figures["before"][0]]
