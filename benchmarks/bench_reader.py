@@ -1,6 +1,9 @@
 """Time reading + validating the corrected MUSIC-AVQA test file (target: < 1 s) and evaluating it.
 
-    .venv/bin/python benchmarks/bench_reader.py [--root ../shared/data/music_avqa] [--repeat 5]
+    .venv/bin/python benchmarks/bench_reader.py [--root data/music_avqa] [--repeat 5]
+
+``--root``: a dataset folder holding the official ``json_update/`` annotations (laid out by
+``data_scripts/prepare_music_avqa.py``; default ``data/music_avqa``).
 
 Prints the best and median wall time over ``--repeat`` runs of ``load_split(root, "test",
 annotations="json_update")`` (9,129 records: JSON parse, record validation, reference
@@ -19,7 +22,7 @@ from mcdlib.data.check import check_annotation_file
 from mcdlib.data.music_avqa import load_split, split_path
 from mcdlib.evaluation import evaluate
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "music_avqa"
+DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "music_avqa"
 TARGET_S = 1.0
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from mcdlib.data.check import check_path  # noqa: E402
 from mcdlib.data.music_avqa import ANNOTATION_VERSIONS  # noqa: E402
 from mcdlib.data.prepare import (  # noqa: E402
-    link_feature_folders, next_commands, parse_sha256sums, prepare_annotations,
+    add_script_options, link_feature_folders, next_commands, parse_sha256sums, prepare_annotations, run_check,
+    shown_path,
 )
 from mcdlib.errors import McdError  # noqa: E402
 
@@ -44,10 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder of already-extracted features (<name>/<video_id>.npy) to link as feats/<name>")
     p.add_argument("--feature", dest="feature_names", action="append", default=None, metavar="NAME",
                    help="link only this feature folder of --features (repeatable)")
-    p.add_argument("--videos", type=Path, default=None, help="the videos folder (only used in the printed commands)")
-    p.add_argument("--force", action="store_true", help="replace existing different files or links")
-    p.add_argument("--no-check", action="store_true", help="skip the data check")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_script_options(p, "the videos folder (only used in the printed commands)",
+                       "replace existing different files or links")
     return p
 
 
@@ -60,18 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.features is not None:
             result.features = link_feature_folders(args.features, args.dataset, args.feature_names, args.force)
         print(result.format())
-        check_ok = True
-        if not args.no_check:
-            report = check_path(args.dataset, progress=not args.no_progress)
-            print("\n" + report.format())
-            check_ok = report.ok
+        check_ok = run_check(args.dataset, args.no_check, not args.no_progress)
     except McdError as exc:
         print(f"prepare_music_avqa: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    try:
-        script_dir = str(SCRIPT_DIR.relative_to(Path.cwd()))
-    except ValueError:
-        script_dir = str(SCRIPT_DIR)
+    script_dir = shown_path(SCRIPT_DIR)
     has_features = (args.dataset / "feats").is_dir()
     print("\nnext:")
     for command in next_commands(args.dataset, result.versions, args.videos, has_features, script_dir):

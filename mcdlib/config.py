@@ -14,7 +14,21 @@ field's ``choices`` metadata. Presets are named override sets applied to the def
 >>> save_yaml(cfg, "run/config.yaml"); load_config("run/config.yaml") == cfg
 True
 
-Unknown keys are an error that names the key and the closest valid one. The generic
+Unknown keys are an error that names the key and the closest valid one. Every value is checked
+where it enters (on load and on override), in one place, from the field's metadata:
+
+* ``choice(default, choices, help)`` — one of a fixed set of values;
+* ``doc(default, help, min=, max=, min_exclusive=, max_exclusive=)`` — a number in a range
+  (for a list/tuple, every element); the shorthands :func:`positive` (an integer >= 1 or a
+  number > 0), :func:`non_negative` (>= 0) and :func:`probability` (in [0, 1], or [0, 1) with
+  ``below_one=True``) cover the common cases;
+* ``doc(default, help, name=True)`` — a string used as a file name component (a feature
+  folder, a split name): no path separator, no leading dot, no control character
+  (:func:`mcdlib.utils.names.name_problem`).
+
+A value out of range is a :class:`~mcdlib.errors.ConfigError` naming the key, the value and
+the allowed range, e.g. ``train.lr: -1.0 is out of range; allowed: > 0``. A key added later
+gets its checks by declaring them here, never where the value is first used. The generic
 helpers (:func:`from_dict`, :func:`to_dict`, :func:`apply_overrides`, :func:`load_yaml`,
 :func:`save_yaml`) work on any dataclass, so other parts of the package (the music-scenes
 profiles, for instance) use the same machinery for their own typed settings.
@@ -24,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -33,6 +48,7 @@ from typing import Any, TypeVar
 import yaml
 
 from mcdlib.errors import ConfigError
+from mcdlib.utils.names import name_problem
 
 T = TypeVar("T")
 
@@ -42,9 +58,60 @@ def choice(default: Any, choices: tuple, help: str = "") -> Any:
     return field(default=default, metadata={"choices": tuple(choices), "help": help})
 
 
-def doc(default: Any, help: str) -> Any:
-    """A dataclass field with a help text (shown by ``mcd config --help``)."""
-    return field(default=default, metadata={"help": help})
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric field (bounds inclusive unless marked exclusive)."""
+
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    max_exclusive: bool = False
+
+    def contains(self, value: float) -> bool:
+        if not math.isfinite(value):  # NaN or infinity is never a setting
+            return False
+        if self.min is not None and (value <= self.min if self.min_exclusive else value < self.min):
+            return False
+        if self.max is not None and (value >= self.max if self.max_exclusive else value > self.max):
+            return False
+        return True
+
+    def __str__(self) -> str:
+        low = None if self.min is None else f"{'>' if self.min_exclusive else '>='} {self.min:g}"
+        high = None if self.max is None else f"{'<' if self.max_exclusive else '<='} {self.max:g}"
+        if low and high:
+            return f"{'(' if self.min_exclusive else '['}{self.min:g}, {self.max:g}{')' if self.max_exclusive else ']'}"
+        return low or high or "any value"
+
+
+def doc(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+        min_exclusive: bool = False, max_exclusive: bool = False, name: bool = False) -> Any:
+    """A dataclass field with a help text (shown by ``mcd config --keys``) and optionally a
+    range (``min``/``max``, inclusive unless ``*_exclusive``) or ``name=True`` (a file name
+    component), checked on load and on override."""
+    metadata: dict[str, Any] = {"help": help}
+    if min is not None or max is not None:
+        metadata["range"] = Range(min, max, min_exclusive, max_exclusive)
+    if name:
+        metadata["name"] = True
+    return field(default=default, metadata=metadata)
+
+
+def positive(default: Any, help: str) -> Any:
+    """An integer field >= 1, or a float field > 0 (by the type of ``default``)."""
+    if isinstance(default, int):
+        return doc(default, help, min=1)
+    return doc(default, help, min=0, min_exclusive=True)
+
+
+def non_negative(default: Any, help: str) -> Any:
+    """A numeric field >= 0."""
+    return doc(default, help, min=0)
+
+
+def probability(default: float, help: str, below_one: bool = False) -> Any:
+    """A float field in [0, 1] (``below_one``: [0, 1), e.g. a dropout rate)."""
+    return doc(default, help, min=0.0, max=1.0, max_exclusive=below_one)
 
 
 # --------------------------------------------------------------------------- sections
@@ -55,21 +122,25 @@ class DataConfig:
     """Where the data is and how questions and features are turned into batches."""
 
     root: str = doc("data/music_scenes/classroom", "dataset folder holding json/ and feats/")
-    annotations: str = doc("json", "annotation sub-folder: json (original) or json_update (corrected)")
-    train_split: str = doc("train", "split names: <annotations>/avqa-<split>.json")
-    val_split: str = doc("val", "")
-    test_split: str = doc("test", "")
-    audio_feature: str = doc("auto", "feature folder under feats/ for audio [S, Da] (auto: manifest.json's, else vggish)")
-    visual_feature: str = doc("auto", "feature folder under feats/ for frames [S, Dv] (auto: manifest.json's, else res18)")
-    visual_grid_feature: str = doc("auto", "feature folder for grid features [S, G, Dv] for AVST (auto: manifest.json's, else none; 'none' to skip)")
-    seconds: int = doc(0, "nominal video length in seconds (0 = read it from manifest.json, else 60)")
-    segments: int = doc(10, "segments sampled per video (every seconds/segments-th second)")
+    annotations: str = doc("auto", "annotation sub-folder: auto (json_update when the dataset has it, else json), json (original) or json_update (corrected; what papers since 2023 report)", name=True)
+    train_split: str = doc("train", "split names: <annotations>/avqa-<split>.json", name=True)
+    val_split: str = doc("val", "", name=True)
+    test_split: str = doc("test", "", name=True)
+    audio_feature: str = doc("auto", "feature folder under feats/ for audio [S, Da] (auto: manifest.json's, else vggish)", name=True)
+    visual_feature: str = doc("auto", "feature folder under feats/ for frames [S, Dv] (auto: manifest.json's, else res18)", name=True)
+    visual_grid_feature: str = doc("auto", "feature folder for grid features [S, G, Dv] for AVST (auto: manifest.json's, else none; 'none' to skip)", name=True)
+    seconds: int = non_negative(0, "nominal video length in seconds (0 = read it from manifest.json, else 60)")
+    segments: int = positive(10, "segments sampled per video (every seconds/segments-th second)")
     text_encoder: str = choice("minilm", ("minilm", "vocab"), "question features: frozen MiniLM token features or word ids over the 93-word vocabulary")
-    text_model: str = choice("minilm", ("minilm", "hash"), "frozen text encoder for question tokens and text objects (hash: a seeded random stand-in for fast smoke tests, not a language model)")
-    max_question_tokens: int = doc(14, "question length in words for the vocabulary encoder (reference: 14)")
+    text_model: str = choice("minilm", ("minilm", "clip_vit_b32", "clip_vit_l14", "hash"), "frozen text encoder for question tokens and text objects (clip_*: CLIP's text tower from data.text_model_source; hash: a seeded random stand-in for fast smoke tests, not a language model)")
+    text_model_source: str = doc("", "where a clip_* text_model loads from: a local folder holding a saved CLIPModel, or a hub name (default: openai/clip-vit-base-patch32 or -large-patch14, from the Hugging Face cache or, online, the hub)")
+    max_question_tokens: int = positive(14, "question length in words for the vocabulary encoder (reference: 14)")
     answer_order: str = choice("reference", ("reference", "sorted"), "answer index order")
     unknown_answers: str = choice("error", ("error", "unknown"), "an answer outside the vocabulary: error, or map to an explicit <unk> class")
     duplicates: str = choice("first", ("first", "last", "drop", "error"), "policy for duplicated question ids (original version)")
+    cache_dir: str = doc("", "folder for the question/text caches ('' = <root>/cache; when the dataset folder is "
+                             "read-only, a per-user folder under ~/.cache/mcdlib is used instead, with a notice)")
+    format: str = choice("auto", ("auto", "music_avqa", "avqa"), "annotation format: MUSIC-AVQA (<annotations>/avqa-<split>.json, 42 answers) or AVQA (<annotations>/<split>_qa.json, 4-option multiple choice); auto detects it from the files")
 
 
 @dataclass
@@ -77,38 +148,45 @@ class ModelConfig:
     """The model and every CHOICE switch of docs/MCD_FORMULATION.md (defaults = mcdlib's formulation)."""
 
     name: str = choice("mcd", ("mcd", "qonly", "late", "avst"), "model family")
-    d_model: int = doc(512, "width d")
-    n_heads: int = doc(8, "attention heads")
-    dropout: float = doc(0.1, "dropout inside attention/FFN blocks")
+    d_model: int = positive(512, "width d")
+    n_heads: int = positive(8, "attention heads")
+    dropout: float = probability(0.1, "dropout inside attention/FFN blocks", below_one=True)
     modalities: str = choice("av", ("av", "a", "v", "none"), "which deep modality inputs the model sees (ablation)")
     # association block
     association: str = choice("joint", ("joint", "cross", "off"), "association block: joint self-attention over [v;a], per-modality self + cross attention, or none")
-    association_layers: int = doc(2, "N, the number of stacked association blocks")
+    association_layers: int = positive(2, "N, the number of stacked association blocks")
     contrastive: str = choice("last", ("last", "every", "off"), "audio-visual InfoNCE on the last block, every block, or off")
-    tau: float = doc(0.07, "contrastive temperature")
+    tau: float = positive(0.07, "contrastive temperature")
     tau_learnable: bool = doc(False, "learn the temperature (log-parametrised)")
+    min_tau: float = positive(0.01, "lower clamp of the contrastive temperature (matters with tau_learnable)")
     # aggregator
     aggregator_levels: str = choice("both", ("both", "low", "high"), "which levels the question attends to")
     aggregator_shared: bool = doc(True, "one aggregator for both branches (False: one per modality)")
-    topk: int = doc(0, "keep only the top-k segments by the query's attention (0 = off)")
+    topk: int = non_negative(0, "keep only the top-k segments by the query's attention (0 = off)")
     text_objects: str = choice("keywords+types", ("keywords+types", "keywords", "types", "none"), "text objects fused by the aggregator")
     types_source: str = choice("label", ("label", "predicted"), "question types from the annotation (privileged) or predicted from the question")
     # semantic approximation
     sa_loss: str = choice("infonce", ("infonce", "kl", "mse", "off"), "semantic approximation loss")
     sa_teachers: str = choice("both", ("both", "audio", "visual"), "teachers distilled into the question point")
-    teachers_detached: bool = doc(True, "stop gradients through the teachers")
-    d_latent: int = doc(256, "latent size of the semantic approximation space")
+    teachers_detached: bool = doc(True, "stop gradients through the teachers (true: the teacher projections get no gradient from the SA loss)")
+    sa_teacher_loss: str = choice("none", ("none", "av_infonce"), "what trains the teacher projections besides the SA loss: nothing, or an audio-visual InfoNCE between the teacher points (needs both teachers)")
+    sa_tau: float = non_negative(0.0, "temperature of the semantic approximation's InfoNCE/KL (0 = reuse model.tau)")
+    d_latent: int = positive(256, "latent size of the semantic approximation space")
     # header
     fusion: str = choice("none", ("none", "concat", "add"), "decision-level fusion of deep AV features into the answer vector (MCD: none)")
-    header_dropout: float = doc(0.2, "dropout at the head of the prediction header")
+    header_dropout: float = probability(0.2, "dropout at the head of the prediction header", below_one=True)
+    # building blocks
+    ffn_expansion: int = positive(4, "width of the attention blocks' feed-forward, in multiples of d_model")
+    ffn_activation: str = choice("gelu", ("gelu", "relu"), "activation of the attention blocks' feed-forward")
+    init_std: float = non_negative(0.02, "std of the normal initialisation of the position and modality embeddings")
     # loss weights
-    lambda_con: float = doc(0.5, "weight of the audio-visual contrastive loss")
-    lambda_sa: float = doc(0.5, "weight of the semantic approximation loss")
-    lambda_type: float = doc(0.5, "weight of the type classifier loss (types_source=predicted)")
+    lambda_con: float = non_negative(0.5, "weight of the audio-visual contrastive loss")
+    lambda_sa: float = non_negative(0.5, "weight of the semantic approximation loss")
+    lambda_type: float = non_negative(0.5, "weight of the type classifier loss (types_source=predicted)")
     # baselines
-    avst_match_weight: float = doc(0.5, "AVST positive/negative matching loss weight (reference: 0.5)")
-    avst_grounding_epochs: int = doc(8, "AVST only: the first epochs (of train.epochs) train the matching loss alone, the reference's grounding pre-training; then the full objective with a fresh Adam and lr schedule (0 = one stage)")
-    lstm_embed: int = doc(512, "word embedding size of the vocabulary (LSTM) question encoder")
+    avst_match_weight: float = non_negative(0.5, "AVST positive/negative matching loss weight (reference: 0.5)")
+    avst_grounding_epochs: int = non_negative(8, "AVST only: the first epochs (of train.epochs) train the matching loss alone, the reference's grounding pre-training; then the full objective with a fresh Adam and lr schedule (0 = one stage)")
+    lstm_embed: int = positive(512, "word embedding size of the vocabulary (LSTM) question encoder")
     question_encoder: str = choice("auto", ("auto", "tokens", "lstm"), "MCD/qonly/late question input: frozen q_tokens, an LSTM over q_ids, or auto (the data's text_encoder: minilm -> tokens, vocab -> lstm); AVST always uses the LSTM")
 
 
@@ -116,20 +194,21 @@ class ModelConfig:
 class TrainConfig:
     """The one training loop (MCD, ablations and baselines alike)."""
 
-    epochs: int = doc(30, "training epochs")
-    batch_size: int = doc(64, "batch size (per process under DDP)")
-    lr: float = doc(1e-4, "Adam learning rate")
-    weight_decay: float = doc(0.0, "Adam weight decay")
-    lr_step: int = doc(8, "step decay every lr_step epochs")
-    lr_gamma: float = doc(0.1, "step decay factor")
-    grad_clip: float = doc(0.0, "clip gradient norm (0 = off)")
-    seed: int = doc(0, "random seed")
+    epochs: int = positive(30, "training epochs")
+    batch_size: int = positive(64, "batch size (per process under DDP)")
+    lr: float = positive(1e-4, "Adam learning rate")
+    weight_decay: float = non_negative(0.0, "Adam weight decay")
+    lr_step: int = positive(8, "step decay every lr_step epochs")
+    lr_gamma: float = positive(0.1, "step decay factor")
+    grad_clip: float = non_negative(0.0, "clip gradient norm (0 = off)")
+    seed: int = non_negative(0, "random seed")
     device: str = doc("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     amp: str = choice("auto", ("auto", "off", "bf16", "fp16"), "mixed precision on CUDA (auto: bf16 where supported)")
     deterministic: bool | None = doc(None, "deterministic algorithms: null/auto (default) = on for the CPU (bit-reproducible runs), off on CUDA (faster kernels); true/false to force")
     progress: bool = doc(True, "progress bars (turn off in batch runs)")
-    eval_every: int = doc(1, "validate every n epochs")
-    threads: int = doc(0, "torch CPU threads (0 = torch default)")
+    eval_every: int = positive(1, "validate every n epochs")
+    eval_train: bool = doc(False, "also score the train split in eval mode whenever val is scored (metrics.jsonl 'train_eval': the train-val gap curve; one forward pass over the train split, about +25 % epoch time)")
+    threads: int = non_negative(0, "torch CPU threads (0 = torch default)")
 
 
 @dataclass
@@ -175,6 +254,12 @@ def get_preset(name: str = "classroom") -> Config:
 
 
 # --------------------------------------------------------------------------- generic machinery
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about a malformed file."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _suggest(key: str, valid) -> str:
@@ -242,13 +327,25 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
-def _check_choice(f: dataclasses.Field, value: Any, where: str) -> None:
+def _check_value(f: dataclasses.Field, value: Any, where: str) -> None:
+    """The field's choices, range and file-name rule (see the module doc), or ConfigError."""
     choices = f.metadata.get("choices")
     if choices and value not in choices:
         raise ConfigError(
             f"{where}: {value!r} is not allowed{_suggest(str(value), [str(c) for c in choices])}; "
             f"choose one of {', '.join(map(str, choices))}"
         )
+    allowed = f.metadata.get("range")
+    if allowed is not None and value is not None:
+        for item in (value if isinstance(value, (list, tuple)) else [value]):
+            if not allowed.contains(item):
+                raise ConfigError(f"{where}: {value!r} is out of range; allowed: {allowed}"
+                                  + (" (each element)" if isinstance(value, (list, tuple)) else ""))
+    if f.metadata.get("name") and value:
+        problem = name_problem(value)
+        if problem:
+            raise ConfigError(f"{where}: {value!r} {problem}; it is used as a file name, so give a plain "
+                              "name (no '/', '\\', leading '.', '..' or control characters)")
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
@@ -264,7 +361,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:
     for name, f in fields.items():
         if name in data:
             value = _coerce(data[name], hints[name], prefix + name)
-            _check_choice(f, value, prefix + name)
+            _check_value(f, value, prefix + name)
             kwargs[name] = value
     return cls(**kwargs)
 
@@ -295,7 +392,7 @@ def _set_dotted(obj: Any, dotted: str, raw: Any, prefix: str = "") -> Any:
         except yaml.YAMLError:
             value = raw
     value = _coerce(value, tp, prefix + dotted)
-    _check_choice(f, value, prefix + dotted)
+    _check_value(f, value, prefix + dotted)
     return dataclasses.replace(obj, **{head: value})
 
 
@@ -341,6 +438,8 @@ def describe(cls: type = None, prefix: str = "") -> list[tuple[str, Any, str]]:
         text = f.metadata.get("help", "")
         if f.metadata.get("choices"):
             text = f"{text} [{' | '.join(map(str, f.metadata['choices']))}]".strip()
+        if f.metadata.get("range") is not None:
+            text = f"{text} [{f.metadata['range']}]".strip()
         rows.append((prefix + f.name, value, text))
     return rows
 
@@ -364,8 +463,10 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc}); fix the file or regenerate it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: the top level holds {type(data).__name__} {short_repr(data)}, expected a mapping of keys")
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
@@ -386,6 +487,11 @@ def load_config(path: str | Path | None = None, preset: str | None = None,
                 raw = yaml.safe_load(path.read_text()) or {}
             except yaml.YAMLError as exc:
                 raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+            if not isinstance(raw, dict):
+                raise ConfigError(f"{path}: the top level holds {type(raw).__name__} {short_repr(raw)}, expected a mapping of "
+                                  "config sections (data:, model:, train:); see `mcd config` for an example")
         base_name = preset or raw.get("preset") or "full"
         cfg = get_preset(base_name)
         file_cfg = load_yaml(Config, path)  # validates keys and types, names the file

@@ -1,4 +1,4 @@
-"""Ablation grids: parsing, the shipped grid, resumable runs and the mean ± std table."""
+"""Ablation grids: parsing, the shipped grid, resumable runs and the mean ± std table (mcdlib.train.study)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import mcdlib.train.ablate as ablate
 from fakes_train import FakeModel, fake_config, fake_datasets
 from mcdlib.config import get_preset
 from mcdlib.errors import ConfigError
-from mcdlib.train.ablate import (ACCURACY_COLUMNS, RunScores, Variant, aggregate, mean_std, parse_grid,
-                                 parse_seeds, plan_runs, read_grid, run_ablation)
+from mcdlib.train.ablate import Variant, parse_grid, parse_seeds, plan_runs, read_grid
+from mcdlib.train.study import ACCURACY_COLUMNS, RunScores, aggregate, mean_std, run_ablation
 from mcdlib.train.run_folder import RunFolder, read_json, write_json
 
 SHIPPED_GRID = Path(__file__).resolve().parents[1] / "ablations" / "mcd.yaml"
@@ -30,6 +30,8 @@ def test_parse_grid_lines_and_errors(tmp_path):
         parse_grid({"a/b": []}, "g.yaml")
     with pytest.raises(ConfigError, match="grid file not found"):
         read_grid(tmp_path / "none.yaml")
+    with pytest.raises(ConfigError, match="is a tuning file"):
+        read_grid(SHIPPED_GRID.parent / "tuning.yaml")
     # a bad key fails at planning time, naming the file and the variant
     with pytest.raises(ConfigError, match=r"g.yaml: variant 'oops'.*model.fusoin"):
         plan_runs([Variant("oops", ("model.fusoin=add",))], get_preset("tiny"), tmp_path, [0], "g.yaml")
@@ -50,7 +52,8 @@ def test_shipped_grid_is_valid_and_covers_every_axis(tmp_path):
             ("model.types_source", "predicted"), ("model.name", "qonly"), ("model.name", "late"),
             ("model.name", "avst")}
     assert axes <= settings
-    assert Variant("mcd") in variants
+    assert variants[0].name == "mcd" and variants[0].overrides == ("train.eval_train=true",)  # runtime only
+    assert ("model.teachers_detached", "false") in settings and ("model.sa_teacher_loss", "av_infonce") in settings
 
 
 def test_parse_seeds():
@@ -121,7 +124,8 @@ def test_table_only_trains_nothing_and_counts_finished_seeds(tmp_path, monkeypat
     assert [(r["variant"], r["seeds"]) for r in table.rows] == [("base", 2)]
 
 
-@pytest.mark.parametrize("grid_file", sorted(SHIPPED_GRID.parent.glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("grid_file", sorted(p for p in SHIPPED_GRID.parent.glob("*.yaml") if p.name != "tuning.yaml"),
+                         ids=lambda p: p.name)
 def test_every_shipped_grid_plans_without_error(grid_file, tmp_path):
     variants = read_grid(grid_file)
     runs = plan_runs(variants, get_preset("tiny"), tmp_path, [0], str(grid_file))

@@ -93,27 +93,3 @@ def test_linear_probe_recovers_which_instruments_sound_each_second(encoder):
     print(f"per-second instrument probe: mean ROC-AUC {np.mean(aucs):.3f} over {len(aucs)} instruments, "
           f"balanced accuracy {np.mean(accuracies):.3f} (chance 0.5 for both)")
     assert len(aucs) >= 15 and np.mean(aucs) >= 0.75 and np.mean(accuracies) >= 0.65
-
-
-def test_vggish_needs_local_weights(tmp_path):
-    with pytest.raises(ConfigError, match="no weights offline"):
-        get_audio_encoder("vggish", SR)
-    with pytest.raises(ConfigError, match="not found"):
-        get_audio_encoder("vggish", SR, weights=str(tmp_path / "vggish.pth"))
-    (tmp_path / "broken.pth").write_bytes(b"not a state dict")
-    with pytest.raises(ConfigError, match="cannot load VGGish weights"):
-        get_audio_encoder("vggish", SR, weights=str(tmp_path / "broken.pth"))
-
-
-@pytest.mark.slow
-def test_vggish_runs_with_a_local_state_dict(tmp_path):
-    from mcdlib.encoders.audio import VGGishNetwork
-
-    torch.manual_seed(0)
-    path = tmp_path / "vggish.pth"
-    torch.save(VGGishNetwork().state_dict(), path)
-    encoder = get_audio_encoder("vggish", SR, weights=str(path))
-    waves = np.random.default_rng(0).standard_normal((2, 2 * SR)).astype(np.float32) * 0.1
-    feats = encoder.encode(waves)
-    assert feats.shape == (2, 2, 128) and feats.dtype == np.float32 and np.isfinite(feats).all()
-    assert encoder.version.startswith("vggish:vggish.pth:")

@@ -106,7 +106,7 @@ class _Interrupted(Exception):
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for sub in ("json", "feats", "scenes")
+    return {str(p.relative_to(root)): p.read_bytes() for sub in ("json", "feats", "scenes", "packed")
             for p in sorted((root / sub).rglob("*")) if p.is_file()}
 
 
@@ -187,5 +187,21 @@ def test_scene_viewer_pieces_work_headless(tiny):
     assert rate == 16000 and wave.shape == (10 * 16000,)
     assert len(timeline_figure(scene).axes) == 1 and len(frame_strip_figure(scene, 64).axes) == 10
     plt.close("all")
+    # the explorer's view: rendered parts, no pyplot figure left behind
+    from mcdlib.viz.render import ink_share, pictures_differ
+    from mcdlib.viz.scene import scene_explorer, scene_view
+
+    parts = scene_view(out, vid)
+    assert [p.kind for p in parts] == ["html", "png", "wav", "html", "png", "html"]
+    assert vid in parts[0].value and plt.get_fignums() == []
+    assert all(ink_share(p.value) > 0.01 for p in parts if p.kind == "png")
+    assert parts[2].value[:4] == b"RIFF" and questions["question"].iloc[0] in parts[5].value
+    other = manifest["video_ids"][1]
+    explorer = scene_explorer(out, manifest["video_ids"][:3], vid)
+    pictures = explorer.view.children[1], explorer.view.children[4]
+    explorer.dropdown.value = other  # as the browser does: the observer renders and swaps in place
+    assert explorer.shown == other and other in explorer.view.children[0].value
+    assert (explorer.view.children[1], explorer.view.children[4]) == pictures  # same widgets, new values
+    assert pictures_differ(explorer.view.children[4].value, parts[4].value) and plt.get_fignums() == []
     with pytest.raises(McdError, match="no scene graph for video_id 'nope'"):
         load_scene(out, "nope")

@@ -25,6 +25,10 @@ SWITCHES = [
     {"fusion": "concat"}, {"fusion": "add"},
     {"modalities": "a"}, {"modalities": "v"}, {"modalities": "none"}, {"modalities": "none", "fusion": "concat"},
     {"question_encoder": "lstm"},
+    {"sa_teacher_loss": "av_infonce"}, {"sa_teacher_loss": "av_infonce", "teachers_detached": False},
+    {"sa_teacher_loss": "av_infonce", "sa_teachers": "audio"}, {"sa_tau": 0.2},
+    {"ffn_expansion": 2, "ffn_activation": "relu"}, {"association": "cross", "ffn_activation": "relu"},
+    {"init_std": 0.1}, {"tau_learnable": True, "min_tau": 0.05},
 ]
 
 
@@ -183,3 +187,47 @@ def test_mcd_multiple_choice_uses_the_option_texts():
     batch = random_batch(spec, 3)
     batch["options"] = torch.randn(3, 4, spec.text_dim)
     assert model(batch)["logits"].shape == (3, 4)
+
+
+def _outputs(**overrides):
+    torch.manual_seed(0)
+    model = build_model(toy_model_config(**overrides), SPEC).eval()
+    batch = random_batch(SPEC, 6, seed=3)
+    with torch.no_grad():
+        out = model(batch)
+    return model, out
+
+
+def test_former_hard_coded_choices_are_keys_whose_defaults_change_nothing():
+    """FFN width/activation, the 0.02 initialisations, MIN_TAU and the SA temperature (reusing
+    tau) are config keys; their defaults give exactly the former model."""
+    _, default = _outputs()
+    _, explicit = _outputs(ffn_expansion=4, ffn_activation="gelu", init_std=0.02, min_tau=0.01, sa_tau=0.0)
+    _, same_tau = _outputs(sa_tau=toy_model_config().tau)
+    for out in (explicit, same_tau):
+        assert torch.equal(out["logits"], default["logits"])
+        assert all(torch.equal(out["aux"][k], default["aux"][k]) for k in ("contrastive", "semantic"))
+    wide, _ = _outputs()
+    narrow, relu = _outputs(ffn_expansion=2, ffn_activation="relu")
+    assert count_parameters(narrow) < count_parameters(wide)
+    assert not torch.equal(relu["logits"], default["logits"])
+    _, hot = _outputs(sa_tau=1.0)
+    assert not torch.equal(hot["aux"]["semantic"], default["aux"]["semantic"])
+    clamped, _ = _outputs(tau_learnable=True, tau=0.001, min_tau=0.05)
+    assert float(clamped.contrast.tau.detach()) == pytest.approx(0.05)
+
+
+def test_av_infonce_trains_the_teacher_projections():
+    """Detached teachers get no gradient from the distillation; their own AV InfoNCE trains them."""
+    batch = random_batch(SPEC, 6, seed=3)
+
+    def teacher_grads(**overrides):
+        torch.manual_seed(0)
+        model = build_model(toy_model_config(**overrides), SPEC)
+        out = model(batch)
+        out["losses"]["semantic"].backward()
+        return [p.grad for p in model.approximation.teachers.parameters()]
+
+    assert all(g is None for g in teacher_grads())  # random fixed maps
+    assert all(g is not None and g.abs().sum() > 0 for g in teacher_grads(sa_teacher_loss="av_infonce"))
+    assert all(g is not None for g in teacher_grads(teachers_detached=False))

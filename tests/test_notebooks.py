@@ -4,6 +4,12 @@ The smoke parameter set (notebooks/params/smoke.yaml) is injected with papermill
 parameterizer into a copy in a temporary folder (data and run folders point there too), then
 nbval executes the copy in a subprocess with the current interpreter. Correctness comes from
 the assertions and check cells inside the notebooks.
+
+The copy also carries a probe cell before each graded answer cell
+(:func:`mcdlib.workbook.grading.with_failure_probes`): it runs the answer as the student copy has
+it (stubbed) and then the exercise's check cells as students see them, and fails unless every check
+fails. So the one smoke run proves that the solutions pass every check and that no check passes
+before the student has written the answer.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import pytest
 
 from conftest import SHARED_ANNOTATIONS
 
+from mcdlib.workbook.grading import with_failure_probes
 from mcdlib.workbook.runner import (list_notebooks, load_param_set, parameterize, parameters_cell,
                                     parameters_for, _read)
 
@@ -56,6 +63,7 @@ def test_notebook_runs_under_nbval(nb_path: Path, smoke_root: Path):
     params = parameters_for(nb_path, param_set, extra)
     # the copy lives next to the originals' folder structure so relative imports/paths behave
     copy = parameterize(nb_path, params, smoke_root / "notebooks" / nb_path.name)
+    copy.write_text(json.dumps(with_failure_probes(json.loads(copy.read_text()), nb_path.name), indent=1))
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",

@@ -25,7 +25,8 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RunError, match=r"last.pt: could not write the checkpoint \(OSError: disk full.*previous "
+                                       r"last.pt is kept unchanged.*--resume"):
         save_checkpoint(path, {"epoch": 2, "model": {"w": torch.zeros(2)}})
     assert load_checkpoint(path)["epoch"] == 1
     assert sorted(p.name for p in path.parent.iterdir()) == ["last.pt"]  # no temporary file left

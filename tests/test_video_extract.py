@@ -150,23 +150,68 @@ def test_extract_script_end_to_end_is_resumable_and_checkable(tmp_path, videos, 
     assert np.load(broken).shape == shapes["effnet_grid"]
 
 
-def test_corrupt_video_stops_extraction_or_is_listed_with_keep_going(tmp_path, videos, extract_script, capsys):
+def test_corrupt_video_stops_extraction_after_saving_the_videos_decoded_before_it(tmp_path, videos, extract_script,
+                                                                                 capsys):
     folder = tmp_path / "videos"
     folder.mkdir()
     (folder / "00000001.mp4").symlink_to(videos / "00000001.mp4")
     (folder / "00000005.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 broken")
+    (folder / "00000009.mp4").symlink_to(videos / "00000002.mp4")
     dataset = tmp_path / "dataset"
     assert extract_script(["--videos", str(folder), "--dataset", str(dataset), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "00000005.mp4 (video_id 00000005)" in err and "--keep-going" in err
+    assert "00000005.mp4 (video_id 00000005)" in err and "--keep-going" in err and "are saved" in err
+    # 00000001 was decoded in the same chunk as the corrupt video: its features were written
+    assert sorted(p.name for p in (dataset / "feats" / "effnet").iterdir()) == ["00000001.npy"]
+    log = [json.loads(line) for line in (dataset / "extraction_log.jsonl").read_text().splitlines()]
+    assert [r["video_id"] for r in log] == ["00000001"] and log[0]["status"] == "written"
 
-    args = ["--videos", str(folder), "--dataset", str(dataset), "--no-progress", "--keep-going", "--limit", "5",
+    args = ["--videos", str(folder), "--dataset", str(dataset), "--no-progress", "--keep-going",
             "--decode-workers", "1"]  # the background-decoding path
     assert extract_script(args) == 1
     out = capsys.readouterr().out
-    assert "1 videos extracted" in out and "failed videos (1):" in out and "video_id 00000005" in out
+    assert "1 videos extracted, 1 already complete, 1 failed" in out
+    assert "failed videos (1):" in out and "video_id 00000005" in out
+    assert "--keep-going" not in out  # it was passed: no advice to pass it
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert list(manifest["extraction"]["failed"]) == ["00000005"]
+    assert "--keep-going" not in manifest["extraction"]["failed"]["00000005"]
+
+
+def test_videos_without_sound_are_recorded_in_the_manifest_and_kept_on_resume(tmp_path, videos, extract_script,
+                                                                            capsys):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "00000001.mp4").symlink_to(videos / "00000001.mp4")
+    write_silent_video(folder / "00000003.mp4")
+    dataset = tmp_path / "dataset"
+    args = ["--videos", str(folder), "--dataset", str(dataset), "--no-progress", "--seconds", "2"]
+    assert extract_script(args) == 0
+    out = capsys.readouterr().out
+    assert "1 videos have no audio stream" in out and "00000003" in out
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["extraction"]["no_audio"] == ["00000003"]
+    silent = np.load(dataset / "feats" / "logmel" / "00000003.npy")
+    np.testing.assert_array_equal(silent[:, :64], -6.0)  # log10 of the floor: silence
+
+    assert extract_script(args) == 0  # resume: nothing extracted, the silent video still recorded
+    out = capsys.readouterr().out
+    assert "0 videos extracted, 2 already complete" in out
+    assert "1 videos have no audio stream" in out and "extracted earlier" in out
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["extraction"]["no_audio"] == ["00000003"]
+
+
+def test_per_video_timing_is_logged(tmp_path, videos):
+    dataset = tmp_path / "dataset"
+    report = extract_features(videos, dataset, ExtractionSettings(max_seconds=2, chunk=1), progress=False)
+    assert sorted(report.timings) == ["00000001", "00000002"]
+    assert "time per video: decode" in report.format()
+    log = [json.loads(line) for line in (dataset / "extraction_log.jsonl").read_text().splitlines()]
+    assert [r["video_id"] for r in log] == ["00000001", "00000002"]
+    for record in log:
+        assert record["status"] == "written" and record["seconds"] == 2 and record["has_audio"]
+        assert all(record[k] >= 0 for k in ("decode_s", "encode_s", "write_s"))
 
 
 def test_extraction_refuses_a_folder_of_other_encoder_settings(tmp_path, videos):
@@ -199,3 +244,48 @@ def test_annotated_only_extracts_the_videos_of_the_annotations(tmp_path, videos,
     assert np.load(dataset / "feats" / "logmel" / "00000002.npy").shape == (2, 128)
     assert extract_script(["--videos", str(videos), "--dataset", str(tmp_path / "empty"), "--annotated-only"]) == 2
     assert "prepare_music_avqa.py" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the encoders papers use
+
+
+def test_extract_the_official_kinds_with_resnet18_and_vggish(tmp_path, videos, extract_script, capsys,
+                                                             resnet18_random_weights, vggish_random_weights):
+    dataset = tmp_path / "dataset"
+    args = ["--videos", str(videos), "--dataset", str(dataset), "--no-progress", "--seconds", "2",
+            "--visual-encoder", "resnet18", "--visual-weights", str(resnet18_random_weights),
+            "--audio-encoder", "vggish", "--audio-weights", str(vggish_random_weights)]
+    assert extract_script(args) == 0
+    assert "2 videos extracted" in capsys.readouterr().out
+    shapes = {"res18": (2, 512), "res18_14x14": (2, 512, 14, 14), "vggish": (2, 128)}
+    for name, shape in shapes.items():
+        array = np.load(dataset / "feats" / name / "00000001.npy")
+        assert array.shape == shape and array.dtype == np.float32 and np.isfinite(array).all()
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["features"] == {"audio": "vggish", "visual": "res18", "visual_grid": "res18_14x14"}
+    assert manifest["encoders"]["audio"]["version"].startswith("vggish-2:vggish-random.pth:")
+    assert manifest["extraction"]["settings"]["audio_weights"] == str(vggish_random_weights)
+    resolved = resolve_data_config(DataConfig(root=str(dataset)))
+    assert resolved.features == ["vggish", "res18", "res18_14x14"]
+    (dataset / "manifest.json").unlink()  # the official folder names resolve without a manifest too
+    assert resolve_data_config(DataConfig(root=str(dataset))).features == ["vggish", "res18", "res18_14x14"]
+
+    assert extract_script(args[:-2]) == 2  # vggish without its weight file: a clear error, nothing written
+    assert "vggish-10086976.pth" in capsys.readouterr().err
+
+
+def test_extract_clip_image_features_as_float16(tmp_path, videos, extract_script, capsys, tiny_clip_folder):
+    dataset = tmp_path / "dataset"
+    args = ["--videos", str(videos), "--dataset", str(dataset), "--no-progress", "--seconds", "2", "--limit", "1",
+            "--visual-encoder", "clip_vit_b32", "--clip-model", str(tiny_clip_folder), "--float16"]
+    assert extract_script(args) == 0
+    capsys.readouterr()
+    frame = np.load(dataset / "feats" / "clip_vit_b32" / "00000001.npy")
+    patches = np.load(dataset / "feats" / "clip_vit_b32_patches" / "00000001.npy")
+    assert frame.shape == (2, 32) and patches.shape == (2, 16, 24) and frame.dtype == patches.dtype == np.float16
+    assert resolve_data_config(DataConfig(root=str(dataset))).features == [
+        "logmel", "clip_vit_b32", "clip_vit_b32_patches"]
+    assert extract_script(args) == 0  # float16 files count as complete on resume
+    assert "0 videos extracted, 1 already complete" in capsys.readouterr().out
+    assert extract_script(args[:-1] + ["--grid", "3", "--visual-weights", "x.pth"]) == 2
+    assert "takes no weights option" in capsys.readouterr().err

@@ -17,9 +17,10 @@ from mcdlib.errors import McdError
 from mcdlib.models import build_model, toy_model_config
 from mcdlib.scenes.scene import Player, Scene
 from mcdlib.viz.clues import (QuestionClues, RunModel, alignment_figure, alignment_summary, alignment_table,
-                              asked_instruments, attention_alignment, choose_video, clue_figure, clues_from_batch,
-                              collect_clues, explorer_options, explorer_view, object_labels, question_mask,
-                              sounding_segments, sounding_share, token_labeler)
+                              asked_instruments, attention_alignment, choose_video, clue_caption, clue_explorer,
+                              clue_figure, clues_from_batch, collect_clues, explorer_options, explorer_view,
+                              object_labels, question_mask, sounding_segments, sounding_share, token_labeler)
+from mcdlib.viz.render import ink_share, pictures_differ
 
 ANSWERS = [f"answer{i}" for i in range(42)]
 MAPS = {"low_audio", "high_audio", "low_visual", "high_visual"}
@@ -174,9 +175,27 @@ def test_figures_and_explorer(toy, scene):
     plt.close(fig)
     options = explorer_options(clues)
     assert [i for _, i in options] == [0, 1, 2] and options[0][0].startswith("0 · Audio / Comparative")
-    view = explorer_view(clues, 1, {"v0": scene})
-    assert clues[1].text in view.caption and view.figure.axes
-    plt.close(view.figure)
+    caption, picture = explorer_view(clues, 1, {"v0": scene})
+    assert caption.kind == "html" and f"question {clues[1].question_id})" in caption.value
+    assert "**" not in caption.value and f"<b>{clues[1].text}</b>" in caption.value
+    assert picture.kind == "png" and ink_share(picture.value) > 0.05
+    assert plt.get_fignums() == []  # built outside pyplot: no inline hook can draw or close it
+    assert clue_caption(clues[1]).startswith(f"**{clues[1].text}**")
+
+
+def test_clue_explorer_follows_its_dropdown(toy, scene):
+    spec, _, batch, out = toy
+    clues = clues_from_batch(batch, out, questions(), ANSWERS, seconds=8)
+    explorer = clue_explorer(clues, {"v0": scene})
+    first = explorer.parts_on_screen()
+    assert explorer.shown == 0 and clues[0].text in first[0].value
+    explorer.dropdown.value = 2
+    caption, picture = explorer.parts_on_screen()
+    assert explorer.shown == 2 and clues[2].text in caption.value
+    assert pictures_differ(picture.value, first[1].value) and ink_share(picture.value) > 0.05
+    assert plt.get_fignums() == []
+    with pytest.raises(McdError, match="no questions"):
+        clue_explorer([])
 
 
 class ToyDataset:

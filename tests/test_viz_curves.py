@@ -70,6 +70,12 @@ def test_curves_figure_drops_empty_aux_panel_and_rejects_unknown_panels():
 def test_gap_figure_one_line_per_run_plus_zero(records):
     fig = gap_figure({"a": records, "b": records[:1]})
     ax = fig.axes[0]
-    assert [line.get_label() for line in ax.lines if not line.get_label().startswith("_")] == ["a", "b"]
+    assert [line.get_label() for line in ax.lines if not line.get_label().startswith("_")] == \
+        ["a (running train acc)", "b (running train acc)"]
     assert list(ax.lines[0].get_ydata()) == [2.0, 25.0]
+    plt.close(fig)
+    # a run that logged eval-mode train accuracies (train.eval_train) is drawn with them
+    logged = [{**r, "train_eval": r["val"] and {"acc": r["val"]["acc"] + 1.0}} for r in records]
+    fig = gap_figure({"a": logged})
+    assert fig.axes[0].lines[0].get_label() == "a (eval train acc)" and list(fig.axes[0].lines[0].get_ydata()) == [1.0, 1.0]
     plt.close(fig)

@@ -144,7 +144,9 @@ def test_cli_list_shows_each_notebooks_parameters(workbook, capsys):
 
 def _good_and_bad(folder: Path) -> None:
     _write(folder / "01_good.ipynb", _notebook("assert seed == 7 and run_dir == 'runs/x'\nprint('seed', seed)"))
-    _write(folder / "02_bad.ipynb", _notebook("raise ValueError('boom in cell 2')"))
+    # 'preset' (under all: in the smoke set) is declared by this notebook only: allowed, applied here only
+    _write(folder / "02_bad.ipynb", _notebook("raise ValueError('boom in cell 2')",
+                                              parameters=PARAMETERS + "\npreset = 'classroom'"))
 
 
 @pytest.mark.slow

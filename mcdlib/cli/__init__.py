@@ -15,9 +15,9 @@ import sys
 from mcdlib.errors import McdError
 
 #: top-level commands: (module under mcdlib.cli, group or None)
-TOP_COMMANDS = ["evaluate", "train", "ablate", "demo", "notebooks", "config_cmd"]
+TOP_COMMANDS = ["evaluate", "train", "ablate", "tune", "demo", "notebooks", "config_cmd"]
 #: ``mcd data <sub>`` commands
-DATA_COMMANDS = ["data_check", "data_pack", "data_synth"]
+DATA_COMMANDS = ["data_check", "data_pack", "data_synth", "data_import_avqa"]
 
 
 def _load(name: str):

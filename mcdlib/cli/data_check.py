@@ -14,8 +14,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "check", help="validate an annotation file or a dataset folder",
         description="Validate a MUSIC-AVQA annotation file (avqa-<split>.json) or a dataset folder "
-                    "(json/ and/or json_update/, optionally feats/): record counts, the per-cell table, "
-                    "duplicated ids, answers outside the vocabulary, unknown templates, feature problems. "
+                    "(json/ and/or json_update/, optionally feats/ and packed/): record counts, the per-cell "
+                    "table, duplicated ids, answers outside the vocabulary, unknown templates, feature problems, "
+                    "packed-store problems (corrupt index, truncated or reshaped arrays, NaN, sources changed). "
                     "Exit status: 0 valid, 1 problems found, 2 unreadable input.")
     p.add_argument("path", metavar="PATH", help="an annotation file or a dataset folder")
     p.add_argument("--json", dest="json_out", metavar="OUT", default=None, help="also write the report as JSON")

@@ -22,7 +22,9 @@ def register(sub) -> None:
                         "else every folder under feats/)")
     p.add_argument("--seconds", type=int, default=None,
                    help=f"nominal video length S (default: manifest.json's, else {DEFAULT_SECONDS})")
-    p.add_argument("--segments", type=int, default=10, help="rows kept per video, every S/segments seconds")
+    p.add_argument("--segments", type=int, default=None,
+                   help="rows kept per video, every S/segments seconds (default: 10, at most S, as training "
+                        "resolves data.segments)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -42,7 +44,9 @@ def run(args) -> int:
         raise FeatureError(f"{root}: no feature folders under feats/ and no manifest.json; "
                            "extract features into feats/<name>/<video_id>.npy or pass --feature NAME")
     start = time.perf_counter()
-    summary = pack(root, features, seconds=args.seconds, segments=args.segments, progress=args.progress)
+    seconds = args.seconds or int(read_manifest(root).get("seconds") or DEFAULT_SECONDS)
+    segments = args.segments or min(10, seconds)
+    summary = pack(root, features, seconds=seconds, segments=segments, progress=args.progress)
     elapsed = time.perf_counter() - start
     print(f"packed store {packed_dir(root)} ({elapsed:.1f} s)")
     for name, info in summary.items():

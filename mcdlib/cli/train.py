@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 from mcdlib.config import Config, ModelConfig, apply_overrides, get_preset, load_config, preset_names
-from mcdlib.errors import ConfigError
+from mcdlib.data.features import require_dataset_dir
+from mcdlib.errors import ConfigError, RunError
 
 MODEL_CHOICES = next(f.metadata["choices"] for f in dataclasses.fields(ModelConfig) if f.name == "name")
 
@@ -31,6 +32,7 @@ def settings_from_args(args) -> Config:
     cfg = get_preset(args.preset or "classroom")
     if args.data is None:
         raise ConfigError("--data DIR is required (the dataset folder, e.g. data/music_scenes/classroom)")
+    require_dataset_dir(args.data)
     forced = {"data.root": str(args.data)}
     if getattr(args, "model", None):
         forced["model.name"] = args.model
@@ -40,7 +42,9 @@ def settings_from_args(args) -> Config:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model into a run folder (or resume one)",
                        description="Train MCD, an ablation or a baseline with the one training loop. "
-                                   "Under torchrun every process runs this command (DDP).")
+                                   "Under torchrun every process runs this command (DDP). The run folder is "
+                                   "owned by one process at a time (RUN/.lock names it); a resume must use the "
+                                   "dataset the run was trained on (its fingerprint is in run.json).")
     add_settings_arguments(p)
     p.add_argument("--out", metavar="RUN", required=True, help="run folder to create (or resume)")
     p.add_argument("--resume", action="store_true",
@@ -53,7 +57,15 @@ def run(args) -> int:
     from mcdlib.train import RunFolder, train
 
     folder = RunFolder(args.out)
-    if args.resume and args.data is None and args.model is None and args.preset is None and folder.config.is_file():
+    own_settings = args.data is None and args.model is None and args.preset is None
+    if args.resume and not folder.root.is_dir():
+        raise RunError(f"{folder.root}: nothing to resume: "
+                       + ("it is a file, not a run folder" if folder.root.exists() else "no such run folder")
+                       + "; give the --out folder of an earlier mcd train, or drop --resume to start a new run")
+    if args.resume and own_settings and not folder.config.is_file():
+        raise RunError(f"{folder.root}: nothing to resume: the folder holds no run (no config.yaml); "
+                       "give the --out folder of an earlier mcd train, or drop --resume and pass --data DIR")
+    if args.resume and own_settings:
         cfg = load_config(folder.config, overrides=args.overrides)
     else:
         cfg = settings_from_args(args)

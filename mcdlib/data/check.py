@@ -6,7 +6,14 @@ holding ``json/`` and/or ``json_update/`` (and optionally ``feats/``) and return
 (warnings: the reader resolves them by policy), and the problems that make a dataset invalid:
 answers outside the vocabulary, templates not among the 33 official ones, a template filed
 under another cell, more fillers than placeholders, questions longer than the reference
-encoder's 14 tokens, and feature problems (:func:`mcdlib.data.features.check_feature_folder`).
+encoder's 14 tokens, feature problems (:func:`mcdlib.data.features.check_feature_folder`) and,
+when the dataset has one, packed-store problems (:func:`mcdlib.data.store.check_packed_store`:
+a corrupt index, truncated or reshaped arrays, NaN/Inf, missing videos, rows or sources changed
+since packing).
+
+AVQA files (``<split>_qa.json``, multiple choice) get their own counts (per question type, per
+relation, per position of the correct option) and checks (:class:`AvqaFileCheck`: duplicated
+ids, options repeated within a question).
 
 An unreadable file raises :class:`~mcdlib.errors.AnnotationError` (the CLI exits 2);
 ``report.ok`` is False when problems were found (the CLI exits 1).
@@ -25,10 +32,12 @@ from typing import Any, Sequence
 from tqdm.auto import tqdm
 
 from mcdlib.config import DataConfig
+from mcdlib.data import avqa
 from mcdlib.data.music_avqa import (
     ANNOTATION_VERSIONS, MAX_QUESTION_TOKENS, DUPLICATE_POLICIES, Question, describe_ids,
     duplicate_message, find_duplicates, parse_records, read_records,
 )
+from mcdlib.data.store import check_packed_store, packed_dir
 from mcdlib.data.templates import CELLS, find_template, placeholders_of
 from mcdlib.data.vocab import AnswerVocab
 from mcdlib.errors import AnnotationError
@@ -56,6 +65,73 @@ class FileCheck:
 
 
 @dataclass
+class AvqaFileCheck:
+    """What one AVQA annotation file holds and what is wrong with it."""
+
+    path: str
+    records: int
+    type_counts: dict[str, int]  # question type → records (the 8 types, in order)
+    relation_counts: dict[str, int]  # relation → records (sorted)
+    answer_positions: list[int]  # records whose correct option is at 0, 1, 2, 3
+    duplicates: dict[int, list[str]] = field(default_factory=dict)  # id → its questions
+    repeated_options: list[int] = field(default_factory=list)  # ids with an option text given twice
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def unique_ids(self) -> int:
+        return self.records - sum(len(a) - 1 for a in self.duplicates.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["format"] = "avqa"
+        d["unique_ids"] = self.unique_ids
+        d["duplicates"] = {str(k): v for k, v in self.duplicates.items()}
+        return d
+
+
+def check_avqa_questions(questions: Sequence[avqa.AvqaQuestion], path: str | Path,
+                         duplicates: str = "first") -> AvqaFileCheck:
+    """Check parsed AVQA records (duplicates kept, as in the file) of one annotation file."""
+    types = Counter(q.qtype for q in questions)
+    report = AvqaFileCheck(
+        path=str(path), records=len(questions),
+        type_counts={t: types[t] for t in avqa.QUESTION_TYPES},
+        relation_counts=dict(sorted(Counter(q.relation for q in questions).items())),
+        answer_positions=[sum(q.answer_index == i for q in questions) for i in range(avqa.NUM_OPTIONS)],
+        repeated_options=[q.question_id for q in questions if len(set(q.options)) < len(q.options)])
+    found = find_duplicates(questions)
+    report.duplicates = {qid: [q.text for q in qs] for qid, qs in found.items()}
+    if found:
+        message = duplicate_message(path, found, duplicates, corrected_version=False)
+        (report.problems if duplicates == "error" else report.warnings).append(message)
+    if not questions:
+        report.problems.append(f"{path}: the file holds no question records")
+    if report.repeated_options:
+        report.warnings.append(f"{path}: {len(report.repeated_options)} questions give the same option text twice "
+                               f"(ids {describe_ids(report.repeated_options)}); a model scoring option texts cannot "
+                               "tell those options apart")
+    return report
+
+
+def _avqa_count_table(files: Sequence[AvqaFileCheck]) -> list[str]:
+    """Record counts per question type, relation and correct-option position, one column per file."""
+    names = [Path(f.path).name[:-len(avqa.SPLIT_SUFFIX)] for f in files]
+    width = max(9, *(len(n) + 2 for n in names))
+    relations = list(dict.fromkeys(r for f in files for r in f.relation_counts))
+
+    def line(label: str, values) -> str:
+        return f"{label:<24}" + "".join(f"{v:>{width},}" for v in values)
+
+    lines = [f"{'':<24}" + "".join(f"{n:>{width}}" for n in names),
+             line("records", [f.records for f in files]), line("unique ids", [f.unique_ids for f in files])]
+    lines += [line(t, [f.type_counts.get(t, 0) for f in files]) for t in avqa.QUESTION_TYPES]
+    lines += [line(f"relation: {r}", [f.relation_counts.get(r, 0) for f in files]) for r in relations]
+    lines += [line(f"answer at option {i}", [f.answer_positions[i] for f in files]) for i in range(avqa.NUM_OPTIONS)]
+    return lines
+
+
+@dataclass
 class FeatureCheck:
     """The result of ``check_feature_folder`` (or why it was skipped)."""
 
@@ -70,13 +146,14 @@ class DataCheckReport:
     """Everything ``mcd data check`` prints, also as a JSON-ready dict (:meth:`to_dict`)."""
 
     path: str
-    files: list[FileCheck]
+    files: list[FileCheck | AvqaFileCheck]
     features: FeatureCheck | None = None
+    packed: FeatureCheck | None = None  # the packed store (packed/), when the dataset has one
 
     @property
     def problems(self) -> list[str]:
         out = [p for f in self.files for p in f.problems]
-        return out + (self.features.problems if self.features else [])
+        return out + (self.features.problems if self.features else []) + (self.packed.problems if self.packed else [])
 
     @property
     def warnings(self) -> list[str]:
@@ -89,14 +166,18 @@ class DataCheckReport:
     def to_dict(self) -> dict[str, Any]:
         files = []
         for f in self.files:
+            if isinstance(f, AvqaFileCheck):
+                files.append(f.to_dict())
+                continue
             d = asdict(f)
             d["unique_ids"] = f.unique_ids
             d["cell_counts"] = {f"{s} {t}": n for (s, t), n in zip(CELLS, f.cell_counts)}
             d["duplicates"] = {str(k): v for k, v in f.duplicates.items()}
             files.append(d)
         features = asdict(self.features) if self.features else None
+        packed = asdict(self.packed) if self.packed else None
         return {"path": self.path, "ok": self.ok, "problems": self.problems, "warnings": self.warnings,
-                "files": files, "features": features}
+                "files": files, "features": features, "packed": packed}
 
     def save_json(self, path: str | Path) -> Path:
         path = Path(path)
@@ -107,17 +188,22 @@ class DataCheckReport:
     def format(self) -> str:
         """The human-readable report."""
         lines = [f"data check: {self.path}"]
-        groups: dict[str, list[FileCheck]] = {}
+        groups: dict[tuple[str, bool], list] = {}
         for f in self.files:
-            groups.setdefault(str(Path(f.path).parent), []).append(f)
-        for folder, files in groups.items():
-            lines += ["", f"{folder}/"] + _count_table(files)
+            groups.setdefault((str(Path(f.path).parent), isinstance(f, AvqaFileCheck)), []).append(f)
+        for (folder, is_avqa), files in groups.items():
+            table = _avqa_count_table(files) if is_avqa else _count_table(files)
+            lines += ["", f"{folder}/" + (" (AVQA, multiple choice)" if is_avqa else "")] + table
         if self.features is not None:
             lines += ["", f"features: {self.features.folder}"]
             if self.features.skipped:
                 lines.append(f"  skipped: {self.features.skipped}")
             for name, n_files, shape, dtype in self.features.rows:
                 lines.append(f"  {name:<20} {n_files:>7,} files  shape {tuple(shape)}  {dtype}")
+        if self.packed is not None:
+            lines += ["", f"packed store: {self.packed.folder}"]
+            for name, n_videos, shape, dtype in self.packed.rows:
+                lines.append(f"  {name:<20} {n_videos:>7,} videos  shape {tuple(shape)}  {dtype}")
         for title, items in (("warnings", self.warnings), ("problems", self.problems)):
             if items:
                 lines += ["", f"{title} ({len(items)}):"] + [f"  - {item}" for item in items]
@@ -192,17 +278,21 @@ def check_questions(questions: Sequence[Question], path: str | Path, vocab: Answ
 
 
 def check_annotation_file(path: str | Path, vocab: AnswerVocab | None = None,
-                          max_tokens: int = MAX_QUESTION_TOKENS, duplicates: str = "first") -> FileCheck:
-    """Read (AnnotationError when unreadable) and check one annotation file."""
-    return check_questions(parse_records(read_records(path), path), path, vocab, max_tokens, duplicates)
+                          max_tokens: int = MAX_QUESTION_TOKENS, duplicates: str = "first") -> FileCheck | AvqaFileCheck:
+    """Read (AnnotationError when unreadable) and check one annotation file (either format)."""
+    records = read_records(path)
+    if avqa.looks_like_avqa(records):
+        return check_avqa_questions(avqa.parse_avqa_records(records, path), path, duplicates)
+    return check_questions(parse_records(records, path), path, vocab, max_tokens, duplicates)
 
 
 def annotation_files(folder: str | Path) -> list[Path]:
     """The ``avqa-*.json`` files of a dataset folder (under json/ and json_update/), or of an
-    annotation folder itself."""
+    annotation folder itself; else its AVQA ``*_qa.json`` files (under any sub-folder, or itself)."""
     folder = Path(folder)
     files = [p for version in ANNOTATION_VERSIONS for p in sorted((folder / version).glob("avqa-*.json"))]
-    return files or sorted(folder.glob("avqa-*.json"))
+    files = files or sorted(folder.glob("avqa-*.json"))
+    return files or sorted(folder.glob(f"*/*{avqa.SPLIT_SUFFIX}")) or sorted(folder.glob(f"*{avqa.SPLIT_SUFFIX}"))
 
 
 def check_features(dataset_dir: Path, video_ids: set[str], progress: bool = True) -> FeatureCheck:
@@ -235,13 +325,22 @@ def check_path(path: str | Path, vocab: AnswerVocab | None = None, max_tokens: i
     files = annotation_files(path)
     if not files:
         raise AnnotationError(f"{path}: no annotation files found; a dataset folder holds json/ or json_update/ "
-                              "with avqa-<split>.json files")
+                              "with avqa-<split>.json files (MUSIC-AVQA), or json/<split>_qa.json (AVQA)")
     checks, video_ids = [], set()
     for file in tqdm(files, desc="checking annotations", unit="file", disable=not progress, leave=False):
-        questions = parse_records(read_records(file), file)
+        records = read_records(file)
+        if avqa.looks_like_avqa(records):
+            questions = avqa.parse_avqa_records(records, file)
+            checks.append(check_avqa_questions(questions, file, duplicates))
+        else:
+            questions = parse_records(records, file)
+            checks.append(check_questions(questions, file, vocab, max_tokens, duplicates))
         video_ids.update(q.video_id for q in questions)
-        checks.append(check_questions(questions, file, vocab, max_tokens, duplicates))
     report = DataCheckReport(str(path), checks)
     if (path / "feats").is_dir():
         report.features = check_features(path, video_ids, progress)
+    if packed_dir(path).is_dir():
+        result = check_packed_store(path, video_ids, progress=progress)
+        report.packed = FeatureCheck(str(packed_dir(path)), rows=[tuple(r) for r in result.rows],
+                                     problems=list(result.problems))
     return report

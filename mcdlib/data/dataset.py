@@ -36,15 +36,19 @@ from typing import Collection, Iterator, Sequence
 import numpy as np
 import torch
 
-from mcdlib.data.features import ResolvedData, resolve_data_config, write_random_features
-from mcdlib.data.music_avqa import Question, load_split, reference_tokens, split_path
+from mcdlib.data.cache_dir import cache_location
+from mcdlib.data.features import ResolvedData, require_dataset_dir, resolve_data_config, write_random_features
+from mcdlib.data.formats import AnnotationFormat, get_format
+from mcdlib.data.music_avqa import Question, reference_tokens, resolve_annotations, split_path
+from mcdlib.data.report_scheme import ReportScheme
 from mcdlib.data.spec import DataSpec
-from mcdlib.data.store import PackedStore, pack, pack_command, read_index, to_float32
-from mcdlib.data.templates import CELLS, PLACEHOLDER_FILLERS, TEMPLATES, cell_index
+from mcdlib.data.store import (PackedStore, pack, pack_command, read_index, require_current, stale_videos,
+                               to_float32)
+from mcdlib.data.templates import PLACEHOLDER_FILLERS, TEMPLATES
 from mcdlib.data.text_cache import (CACHE_DIR, TextCache, keyword_text, load_or_build_text_cache,
                                     object_texts)
 from mcdlib.data.vocab import REFERENCE_ANSWERS, AnswerVocab, QuestionVocab
-from mcdlib.encoders.text import TEXT_ENCODERS, get_text_encoder
+from mcdlib.encoders.text import SOURCED_TEXT_ENCODERS, TEXT_ENCODERS, get_text_encoder
 from mcdlib.errors import AnnotationError, ConfigError, FeatureError
 
 #: split roles resolved through DataConfig.<role>_split
@@ -64,6 +68,11 @@ def split_name(cfg, split: str) -> str:
     return getattr(cfg, f"{split}_split") if split in SPLIT_ROLES else split
 
 
+def text_model_source(cfg, text_model: str) -> str:
+    """``cfg.text_model_source`` for the encoders that load from one (CLIP), else ``""``."""
+    return getattr(cfg, "text_model_source", "") if text_model in SOURCED_TEXT_ENCODERS else ""
+
+
 def text_model_name(cfg, text_model: str | None = None) -> str:
     """The text encoder of the text cache: ``text_model`` if given, else ``cfg.text_model``
     (``minilm`` by default; ``vocab`` questions still need pooled text objects). ``"hash"`` is
@@ -77,8 +86,9 @@ def text_model_name(cfg, text_model: str | None = None) -> str:
 # --------------------------------------------------------------------------- packing helpers
 
 
-def missing_features(data: ResolvedData) -> list[str]:
-    """The features of ``data`` not completely packed with its seconds and segments."""
+def missing_features(data: ResolvedData, stale: bool = False) -> list[str]:
+    """The features of ``data`` not completely packed with its seconds and segments (and, with
+    ``stale``, those whose source files changed since packing: :func:`~mcdlib.data.store.stale_videos`)."""
     index = read_index(data.root) or {"features": {}}
     missing = []
     for name in data.features:
@@ -87,25 +97,31 @@ def missing_features(data: ResolvedData) -> list[str]:
                 and entry.get("source_seconds") == data.seconds
                 and len(entry.get("shape", ())) <= 4):  # 5-D: a grid packed channels-first by an earlier version
             missing.append(name)
+        elif stale and stale_videos(data.root, name, index):
+            missing.append(name)
     return missing
 
 
 def open_packed_store(data: ResolvedData) -> PackedStore:
-    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command."""
+    """The dataset's PackedStore, or FeatureError with the exact ``mcd data pack`` command
+    (features not packed, or packed from source files that changed since)."""
     missing = missing_features(data)
     if missing:
         raise FeatureError(f"{data.root}: features {', '.join(missing)} are not packed with "
                            f"seconds={data.seconds}, segments={data.segments}; run "
                            f"`{pack_command(data.root, missing, data.seconds, data.segments)}` "
                            "(or call mcdlib.data.dataset.ensure_packed(cfg))")
+    require_current(data.root, data.features)
     return PackedStore(data.root)
 
 
 def ensure_packed(cfg, progress: bool = True) -> dict:
-    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks; returns the
-    :func:`~mcdlib.data.store.pack` summary ({} when nothing was missing)."""
+    """Pack whatever features ``cfg`` (a DataConfig) needs and the store lacks or holds out of
+    date (sources changed since packing); returns the :func:`~mcdlib.data.store.pack` summary
+    ({} when nothing was missing)."""
+    require_dataset_dir(cfg.root)
     data = resolve_data_config(cfg)
-    missing = missing_features(data)
+    missing = missing_features(data, stale=True)
     if not missing:
         return {}
     return pack(data.root, missing, seconds=data.seconds, segments=data.segments, progress=progress)
@@ -114,9 +130,11 @@ def ensure_packed(cfg, progress: bool = True) -> dict:
 # --------------------------------------------------------------------------- question vocabulary
 
 
-def question_vocab_path(cfg) -> Path:
-    """``<root>/cache/question_vocab-<annotations>-<train split>.json``."""
-    return Path(cfg.root) / CACHE_DIR / f"question_vocab-{cfg.annotations}-{cfg.train_split}.json"
+def question_vocab_path(cfg, fmt: AnnotationFormat | None = None) -> Path:
+    """``<root>/cache/question_vocab-<annotations>-<train split>.json`` (AVQA: ``-avqa-`` first; the
+    default place; see :mod:`mcdlib.data.cache_dir` for ``data.cache_dir`` and read-only datasets)."""
+    fmt = fmt or get_format(cfg)
+    return Path(cfg.root) / CACHE_DIR / f"question_vocab-{fmt.vocab_tag(cfg)}.json"
 
 
 def template_word_lists() -> list[list[str]]:
@@ -125,21 +143,29 @@ def template_word_lists() -> list[list[str]]:
     return fixed + [list(fillers) for fillers in PLACEHOLDER_FILLERS.values()]
 
 
-def load_or_build_question_vocab(cfg) -> QuestionVocab:
+def load_or_build_question_vocab(cfg, fmt: AnnotationFormat | None = None) -> QuestionVocab:
     """The word vocabulary of the train split (built once, then read from the cache folder).
 
-    Words of the train questions come first, in the reference order; every other word an
-    official template can produce is appended, so a val/test question whose filler never
-    occurs in a (small, synthetic) train split still encodes. On the official train split this
-    appends nothing (93 words). Delete the cached file to rebuild after changing the train
-    annotations.
+    Words of the train questions come first, in the reference order; then the format's extra
+    words (:meth:`~mcdlib.data.formats.AnnotationFormat.extra_vocab_words`). MUSIC-AVQA: every
+    other word an official template can produce, so a val/test question whose filler never
+    occurs in a (small, synthetic) train split still encodes; on the official train split this
+    appends nothing (93 words). AVQA: the words of the other splits. Delete the cached file to
+    rebuild after changing the train annotations.
     """
-    path = question_vocab_path(cfg)
-    if path.is_file():
-        return QuestionVocab.load(path)
-    train = load_split(cfg.root, cfg.train_split, cfg.annotations, cfg.duplicates)
-    vocab = QuestionVocab.build([q.tokens for q in train] + template_word_lists())
-    vocab.save(path)
+    fmt = fmt or get_format(cfg)
+    location = cache_location(cfg)
+    name = question_vocab_path(cfg, fmt).name
+    found = location.find(name)
+    if found is not None:
+        return QuestionVocab.load(found)
+    train = fmt.load_split(cfg, cfg.train_split)
+    vocab = QuestionVocab.build([q.tokens for q in train] + fmt.extra_vocab_words(cfg))
+    try:
+        vocab.save(location.target(name))
+    except OSError as exc:
+        raise FeatureError(f"{location.write / name}: cannot write the question vocabulary ({exc.strerror or exc}); "
+                           "set data.cache_dir to a writable folder (--set data.cache_dir=DIR)") from None
     return vocab
 
 
@@ -150,10 +176,12 @@ class AVQADataset:
     """One split of an AVQA dataset as batches of tensors (see module doc and the contract).
 
     ``split``: ``train``/``val``/``test`` (through the config's split names) or a file's split
-    name (``test_real``). ``answer_vocab`` defaults to the config's order/unknown policy;
-    ``question_vocab`` to the train split's (cached under ``<root>/cache/``); pass the train
-    dataset's to val/test. ``text_model`` selects the text encoder of the text cache
-    (:func:`text_model_name`; ``"hash"`` for tests and smoke runs).
+    name (``test_real``). The annotation format (MUSIC-AVQA or AVQA multiple choice) is
+    ``cfg.format`` (``auto``: detected, :mod:`mcdlib.data.formats`). ``answer_vocab`` defaults to
+    the config's order/unknown policy (AVQA: the option positions); ``question_vocab`` to the
+    train split's (cached under ``<root>/cache/``); pass the train dataset's to val/test.
+    ``text_model`` selects the text encoder of the text cache (:func:`text_model_name`;
+    ``"hash"`` for tests and smoke runs).
     """
 
     def __init__(self, cfg, split: str, answer_vocab: AnswerVocab | None = None,
@@ -162,17 +190,25 @@ class AVQADataset:
         self.cfg = cfg
         self.split = split_name(cfg, split)
         self.data = resolve_data_config(cfg)
-        self.questions: list[Question] = load_split(cfg.root, self.split, cfg.annotations, cfg.duplicates)
+        #: the annotation version read (``data.annotations`` with ``auto`` resolved)
+        self.annotations = resolve_annotations(cfg.root, cfg.annotations)
+        self.format: AnnotationFormat = get_format(cfg)
+        self.questions: list = self.format.load_split(cfg, self.split)
         if not self.questions:
-            raise AnnotationError(f"{split_path(cfg.root, self.split, cfg.annotations)}: split "
+            raise AnnotationError(f"{self.format.split_path(cfg.root, self.split, self.annotations)}: split "
                                   f"{self.split!r} holds no questions; give a non-empty split")
-        self.answer_vocab = answer_vocab or AnswerVocab(order=cfg.answer_order, unknown=cfg.unknown_answers)
-        self.question_vocab = question_vocab or load_or_build_question_vocab(cfg)
+        #: how questions are grouped into cells and table rows (type_index, metrics, evaluation)
+        self.scheme: ReportScheme = self.format.scheme(cfg)
+        self.answer_vocab = answer_vocab or self.format.answer_vocab(cfg)
+        self.question_vocab = question_vocab or load_or_build_question_vocab(cfg, self.format)
+        self.question_len = self.format.question_len(cfg)
         self.store = open_packed_store(self.data)
         self.text_model = text_model_name(cfg, text_model)
         self.text_cache: TextCache = load_or_build_text_cache(
-            self.data.root, get_text_encoder(self.text_model), [q.text for q in self.questions],
-            object_texts(self.questions), progress=progress, more_texts=self._other_split_texts)
+            self.data.root, get_text_encoder(self.text_model, text_model_source(cfg, self.text_model)),
+            [q.text for q in self.questions],
+            object_texts(self.questions, self.scheme.label_texts), progress=progress,
+            more_texts=self._other_split_texts, location=cache_location(cfg))
         self.with_q_tokens = cfg.text_encoder != "vocab"
         self._build_arrays()
 
@@ -183,22 +219,25 @@ class AVQADataset:
         others = []
         for role in SPLIT_ROLES:
             name = split_name(self.cfg, role)
-            if name != self.split and split_path(self.cfg.root, name, self.cfg.annotations).is_file():
-                others += load_split(self.cfg.root, name, self.cfg.annotations, self.cfg.duplicates)
-        return [q.text for q in others], object_texts(others)
+            if name != self.split and self.format.split_path(self.cfg.root, name, self.annotations).is_file():
+                others += self.format.load_split(self.cfg, name)
+        return [q.text for q in others], object_texts(others, self.scheme.label_texts)
 
     def _build_arrays(self) -> None:
         qs, cache = self.questions, self.text_cache
         self.answer = np.asarray(self.answer_vocab.encode(qs), dtype=np.int64)
-        self.type_index = np.fromiter((cell_index(*q.cell) for q in qs), dtype=np.int64, count=len(qs))
+        self.type_index = np.fromiter((self.scheme.cell_index(q.cell) for q in qs), dtype=np.int64, count=len(qs))
         self.question_id = np.fromiter((q.question_id for q in qs), dtype=np.int64, count=len(qs))
         self.video_index = self.store.rows(q.video_id for q in qs)
-        self.q_ids = np.array([self.question_vocab.encode(q.tokens, self.cfg.max_question_tokens, q.question_id)
-                               for q in qs], dtype=np.int64).reshape(len(qs), self.cfg.max_question_tokens)
+        self.q_ids = np.array([self.question_vocab.encode(q.tokens, self.question_len, q.question_id)
+                               for q in qs], dtype=np.int64).reshape(len(qs), self.question_len)
         self.q_row = cache.question_rows(q.text for q in qs)
+        # multiple choice: the text-object rows of each question's options [N, C]
+        self.option_rows = (np.stack([cache.object_rows(q.options) for q in qs])
+                            if self.format.multiple_choice else None)
 
-        # text objects: keyword rows then (scenario, type) rows; padding points at a zero row
-        self.max_objects = max([TEMPLATE_MAX_OBJECTS] + [len(q.keywords) + 2 for q in qs])
+        # text objects: keyword rows then the two type-label rows; padding points at a zero row
+        self.max_objects = max([self.format.min_objects] + [len(q.keywords) + 2 for q in qs])
         pad_row = len(cache.objects)
         self.object_table = np.concatenate([cache.objects, np.zeros((1, cache.dim), np.float32)])
         rows = np.full((len(qs), self.max_objects), pad_row, dtype=np.int64)
@@ -223,7 +262,7 @@ class AVQADataset:
         return len(self.questions)
 
     def __repr__(self) -> str:
-        return (f"AVQADataset({self.data.root}, split={self.split!r}, {len(self)} questions, "
+        return (f"AVQADataset({self.data.root}, {self.annotations}, split={self.split!r}, {len(self)} questions, "
                 f"features={self.data.features}, text={self.text_model})")
 
     @functools.cached_property
@@ -234,15 +273,16 @@ class AVQADataset:
         if d.visual_grid:
             per_second = self.store.shape(d.visual_grid)[2:]
             grid = (per_second[0], per_second[1])
-        labels = [[scenario, qtype] for scenario, qtype in CELLS]
-        type_objects = self.text_cache.object_vectors([t for pair in labels for t in pair])
+        cells = self.scheme.cells
+        type_objects = self.text_cache.object_vectors([label for cell in cells for label in cell])
         return DataSpec(
             audio_dim=self.store.shape(d.audio)[-1], visual_dim=self.store.shape(d.visual)[-1],
             text_dim=self.text_cache.dim, segments=d.segments, visual_grid=grid,
-            vocab_size=len(self.question_vocab), question_len=self.cfg.max_question_tokens,
-            text_len=self.text_cache.max_len, num_answers=len(self.answer_vocab), num_cells=len(CELLS),
+            vocab_size=len(self.question_vocab), question_len=self.question_len,
+            text_len=self.text_cache.max_len, num_answers=len(self.answer_vocab), num_cells=len(cells),
             max_objects=self.max_objects, text_encoder=self.cfg.text_encoder,
-            type_object_features=torch.from_numpy(type_objects.reshape(len(CELLS), 2, -1).copy()),
+            type_object_features=torch.from_numpy(type_objects.reshape(len(cells), 2, -1).copy()),
+            multiple_choice=self.format.multiple_choice,
         )
 
     # ------------------------------------------------------------------ batches
@@ -280,6 +320,8 @@ class AVQADataset:
             "video_index": vrows,
             "question_id": self.question_id[idx],
         }
+        if self.option_rows is not None:
+            out["options"] = self.object_table[self.option_rows[idx]]
         if d.visual_grid and "visual_grid" in wanted:
             out["visual_grid"] = self.store.get(d.visual_grid, vrows, half)
         if self.with_q_tokens:

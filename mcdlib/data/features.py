@@ -17,6 +17,7 @@ it exists. :func:`check_feature_folder` is the feature part of ``mcd data check`
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -24,7 +25,8 @@ from typing import Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from mcdlib.errors import FeatureError
+from mcdlib.errors import ConfigError, FeatureError
+from mcdlib.utils.names import safe_name
 
 #: defaults when neither the config nor ``manifest.json`` name a feature / length
 DEFAULT_AUDIO_FEATURE = "vggish"
@@ -38,13 +40,13 @@ MANIFEST = "manifest.json"
 
 
 def feature_dir(dataset_dir: str | Path, name: str) -> Path:
-    """``<dataset>/feats/<name>``."""
-    return Path(dataset_dir) / FEATS_DIR / name
+    """``<dataset>/feats/<name>`` (``name`` must be a plain file name: FeatureError otherwise)."""
+    return Path(dataset_dir) / FEATS_DIR / safe_name(name, what="feature name", error=FeatureError)
 
 
 def feature_path(dataset_dir: str | Path, name: str, video_id: str) -> Path:
-    """``<dataset>/feats/<name>/<video_id>.npy``."""
-    return feature_dir(dataset_dir, name) / f"{video_id}.npy"
+    """``<dataset>/feats/<name>/<video_id>.npy`` (both names checked: they never leave the folder)."""
+    return feature_dir(dataset_dir, name) / f"{safe_name(str(video_id), what='video_id', error=FeatureError)}.npy"
 
 
 def feature_names(dataset_dir: str | Path) -> list[str]:
@@ -68,6 +70,24 @@ def read_manifest(dataset_dir: str | Path) -> dict:
     return data
 
 
+def require_dataset_dir(root: str | Path) -> Path:
+    """``root`` when it is an existing folder; else a ConfigError saying what it is instead."""
+    root = Path(root)
+    if root.is_dir():
+        return root
+    if root.exists():
+        hint = ""
+        if root.suffix == ".json" and root.parent.name in ("json", "json_update"):
+            hint = f" (this looks like an annotation file: the dataset folder is {root.parent.parent})"
+        raise ConfigError(f"data.root (--data) {root} is a file, not a dataset folder{hint}; give the folder "
+                          "that holds json/ (annotations) and feats/ (features)")
+    parent = next((p for p in root.parents if p.is_dir()), None)
+    raise ConfigError(f"data.root (--data) {root}: no such dataset folder"
+                      + (f" ({parent} exists but holds no {root.relative_to(parent)})" if parent is not None
+                         and parent != Path(".") else "")
+                      + "; build one with `mcd data synth --out DIR` or lay out real data as in docs/DATASETS.md")
+
+
 @dataclass(frozen=True)
 class ResolvedData:
     """Concrete feature choices of a dataset (every ``"auto"`` resolved)."""
@@ -85,30 +105,88 @@ class ResolvedData:
         return [self.audio, self.visual] + ([self.visual_grid] if self.visual_grid else [])
 
 
+#: feature folders recognised by name, in order of preference, for datasets without a manifest:
+#: the official MUSIC-AVQA folders first, then what data_scripts/extract_features.py writes
+KNOWN_FEATURES: dict[str, tuple[str, ...]] = {
+    "audio": ("vggish", "logmel"),
+    "visual": ("res18", "effnet", "clip_vit_l14", "clip_vit_b32"),
+    "visual_grid": ("res18_14x14", "effnet_grid", "clip_vit_l14_patches", "clip_vit_b32_patches"),
+}
+
+
+def per_second_rank(dataset_dir: str | Path, name: str) -> int | None:
+    """Dimensions per second of a feature folder's first ``.npy`` (1: ``[S, D]`` vectors, 2:
+    ``[S, G, D]`` cells, 3: ``[S, D, H, W]`` maps); None when it holds no readable file."""
+    folder = feature_dir(dataset_dir, name)
+    try:
+        with os.scandir(folder) as entries:
+            first = next((e.path for e in entries if e.name.endswith(".npy") and e.is_file()), None)
+    except OSError:
+        return None
+    if first is None:
+        return None
+    try:
+        return np.load(first, mmap_mode="r", allow_pickle=False).ndim - 1
+    except Exception:  # noqa: BLE001 - a corrupt file is reported by mcd data check, not here
+        return None
+
+
+def detect_features(dataset_dir: str | Path) -> dict[str, str | None]:
+    """Feature roles of a dataset folder from its ``feats/`` folders alone (no manifest).
+
+    Known names first (:data:`KNOWN_FEATURES`: ``vggish``, ``res18``, ``res18_14x14`` of the
+    official release, ...); for the grid, otherwise any folder whose files hold ``[S, G, D]``
+    cells or ``[S, D, H, W]`` maps. Several unknown grid folders are ambiguous: FeatureError
+    asking to name one. A role without a folder is None.
+    """
+    present = feature_names(dataset_dir)
+    roles: dict[str, str | None] = {}
+    for role, known in KNOWN_FEATURES.items():
+        roles[role] = next((name for name in known if name in present), None)
+    if roles["visual_grid"] is None:
+        taken = {roles["audio"], roles["visual"]}
+        grids = [name for name in present if name not in taken and per_second_rank(dataset_dir, name) in (2, 3)]
+        if len(grids) > 1:
+            raise FeatureError(f"{Path(dataset_dir) / FEATS_DIR}: several grid feature folders ({', '.join(grids)}) "
+                               "and no manifest.json naming one; choose with --set data.visual_grid_feature=NAME "
+                               "(or 'none')")
+        roles["visual_grid"] = grids[0] if grids else None
+    return roles
+
+
 def resolve_data_config(cfg) -> ResolvedData:
     """Resolve the ``"auto"``/0 values of a DataConfig through ``<root>/manifest.json``.
 
-    Without a manifest: audio ``vggish``, visual ``res18``, no grid feature, 60 seconds.
-    ``visual_grid_feature="none"`` (or empty) always means no grid.
+    Roles the manifest does not name (or every role, without a manifest) are detected from the
+    ``feats/`` folders (:func:`detect_features`: the official ``vggish``, ``res18`` and
+    ``res18_14x14``, or any grid folder); then the defaults ``vggish``, ``res18``, no grid.
+    Seconds: the manifest's, else 60. ``visual_grid_feature="none"`` always means no grid.
     """
     manifest = read_manifest(cfg.root)
     named = manifest.get("features") or {}
+    detected: dict[str, str | None] | None = None
 
     def pick(value: str, key: str, default: str | None) -> str | None:
+        nonlocal detected
         if value and value != "auto":
             return None if value == "none" else value
-        return named.get(key) or default
+        if named.get(key):
+            return named[key]
+        if detected is None:
+            detected = detect_features(cfg.root)
+        return detected.get(key) or default
 
     seconds = int(cfg.seconds) or int(manifest.get("seconds") or DEFAULT_SECONDS)
     if cfg.segments < 1 or seconds < 1:
         raise FeatureError(f"data.seconds={seconds} and data.segments={cfg.segments} must be positive")
+    segments = min(int(cfg.segments), seconds)  # at most one segment per row (AVQA's HDF5 features: 8 clips)
     return ResolvedData(
         root=Path(cfg.root),
         audio=pick(cfg.audio_feature, "audio", DEFAULT_AUDIO_FEATURE),
         visual=pick(cfg.visual_feature, "visual", DEFAULT_VISUAL_FEATURE),
         visual_grid=pick(cfg.visual_grid_feature, "visual_grid", None),
         seconds=seconds,
-        segments=int(cfg.segments),
+        segments=segments,
     )
 
 
@@ -278,19 +356,31 @@ def check_feature_folder(feats_dir: str | Path, video_ids: set[str] | None = Non
     return result
 
 
-def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
-    """Every ``video_id`` of every ``<dataset>/*/avqa-*.json`` annotation file (sorted, unique).
+#: annotation files and the key naming a record's feature files: MUSIC-AVQA, AVQA
+ANNOTATION_VIDEO_KEYS: tuple[tuple[str, str], ...] = (("*/avqa-*.json", "video_id"), ("*/*_qa.json", "video_name"))
 
-    Read with plain JSON (only the ``video_id`` key matters), so it works for any annotation
-    version folder (``json``, ``json_update``).
+
+def annotated_video_ids(dataset_dir: str | Path) -> list[str]:
+    """Every video of every annotation file of a dataset (sorted, unique): the ``video_id`` of
+    ``<dataset>/*/avqa-*.json`` (MUSIC-AVQA) and the ``video_name`` of ``<dataset>/*/*_qa.json``
+    (AVQA, whose integer ``video_id`` does not name files).
+
+    Read with plain JSON (only that key matters), so it works for any annotation version folder
+    (``json``, ``json_update``).
     """
     ids: set[str] = set()
-    for path in sorted(Path(dataset_dir).glob("*/avqa-*.json")):
-        try:
-            records = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
-        ids.update(str(r["video_id"]) for r in records if isinstance(r, dict) and "video_id" in r)
+    for pattern, key in ANNOTATION_VIDEO_KEYS:
+        for path in sorted(Path(dataset_dir).glob(pattern)):
+            try:
+                records = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise FeatureError(f"{path}: not valid JSON ({exc}); fix the annotation file") from None
+            if not isinstance(records, list):
+                raise FeatureError(f"{path}: the top level is a {type(records).__name__}, expected a list of "
+                                   "question records; fix the annotation file (mcd data check)")
+            for index, record in enumerate(records):
+                if isinstance(record, dict) and key in record:
+                    ids.add(safe_name(str(record[key]), what=key, where=f"{path}: record {index}"))
     return sorted(ids)
 
 

@@ -10,7 +10,7 @@ real/fake subsets into frozen :class:`Question` records::
     q.text      # 'How many musical instruments were heard throughout the video?'
     q.keywords  # ()  (templ_values)
 
-A record (see docs MUSIC_AVQA_FORMAT.md) holds ``video_id``, ``question_id``, ``type`` (a
+A record (see docs/DATASETS.md) holds ``video_id``, ``question_id``, ``type`` (a
 STRING holding the JSON list ``[scenario, type]``), ``question_content`` (the template),
 ``templ_values`` (a STRING holding a JSON list of fillers, possibly ``[]``),
 ``question_deleted`` and ``anser`` (sic). Questions are tokenised exactly as the reference
@@ -20,7 +20,9 @@ AVST code does (:func:`reference_tokens`). Duplicated question ids (the original
 ``drop`` or ``error``; ``DataConfig.duplicates``).
 
 Every malformed input raises :class:`~mcdlib.errors.AnnotationError` naming the file, the
-record index and the question_id at fault.
+record index and the question_id at fault. A ``video_id`` is joined into file names
+(``feats/<name>/<video_id>.npy``), so one holding a path separator, ``..``, a leading dot or a
+control character is refused here (:func:`mcdlib.utils.names.safe_name`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from mcdlib.data.templates import CELLS, QUESTION_MARKS, find_template, placeholders_of
-from mcdlib.errors import AnnotationError
+from mcdlib.errors import AnnotationError, ConfigError
+from mcdlib.utils.names import safe_name
 
 #: keys every record must have (``question_deleted`` is optional: it is always 0)
 REQUIRED_KEYS: tuple[str, ...] = ("video_id", "question_id", "type", "question_content", "templ_values")
@@ -144,7 +147,8 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise AnnotationError(f"{path}: not UTF-8 text ({exc}); give a MUSIC-AVQA JSON annotation file") from None
+        raise AnnotationError(f"{path}: not UTF-8 text ({exc}); give a JSON annotation file (MUSIC-AVQA "
+                              "avqa-<split>.json or AVQA <split>_qa.json)") from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read the file ({exc.strerror})") from None
     if not text.strip():
@@ -157,7 +161,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
                               f"{exc.msg}{truncated}") from None
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: the top-level JSON value is a {type(data).__name__}, expected a "
-                              "list of question records (a MUSIC-AVQA avqa-<split>.json file)")
+                              "list of question records (a MUSIC-AVQA avqa-<split>.json or AVQA <split>_qa.json file)")
     return data
 
 
@@ -233,8 +237,9 @@ class _RecordParser:
             values = tuple(str(v) for v in _parse_listish(record["templ_values"]))
         except ValueError as exc:
             raise self.fail(index, record, f"templ_values is not parseable: {exc}") from None
+        video_id = safe_name(str(record["video_id"]), what="video_id", where=self.where(index, record))
         try:
-            return make_question(int(qid), str(record["video_id"]), template, values,
+            return make_question(int(qid), video_id, template, values,
                                  str(record[answer_key]), cell=(scenario, qtype))
         except ValueError as exc:
             raise self.fail(index, record, f"fewer templ_values than placeholders: {exc}") from None
@@ -273,13 +278,17 @@ def to_record(question: Question) -> dict[str, Any]:
     }
 
 
-def write_annotations(questions: Iterable[Question], path: str | Path) -> Path:
-    """Write questions as an official annotation file (what :func:`read_annotations` reads back)."""
+def write_records(records: Iterable[dict[str, Any]], path: str | Path) -> Path:
+    """Write raw records as an annotation file: a JSON list, UTF-8, one key per line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([to_record(q) for q in questions], indent=1, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(json.dumps(list(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def write_annotations(questions: Iterable[Question], path: str | Path) -> Path:
+    """Write questions as an official annotation file (what :func:`read_annotations` reads back)."""
+    return write_records((to_record(q) for q in questions), path)
 
 
 def parse_records(records: Iterable[Any], path: str | Path = "<records>") -> list[Question]:
@@ -322,12 +331,33 @@ def describe_ids(ids: Iterable[Any], limit: int = 5) -> str:
     return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
-def duplicate_message(path: str | Path, duplicates: dict[int, list[Question]], policy: str) -> str:
-    """The warning text for duplicated ids (shared by the reader and ``mcd data check``)."""
+def duplicate_message(path: str | Path, duplicates: dict[int, list[Question]], policy: str,
+                      corrected_version: bool = True) -> str:
+    """The warning text for duplicated ids (shared by the readers and ``mcd data check``;
+    ``corrected_version``: mention MUSIC-AVQA's corrected annotations, which have none)."""
     differing = sum(1 for qs in duplicates.values() if len({q.answer for q in qs}) > 1)
     return (f"{path}: {len(duplicates)} question ids occur more than once ({describe_ids(duplicates)}; "
-            f"{differing} with different answers); resolved with duplicates={policy!r} "
-            "(the corrected json_update/ annotations have none)")
+            f"{differing} with different answers); resolved with duplicates={policy!r}"
+            + (" (the corrected json_update/ annotations have none)" if corrected_version else ""))
+
+
+def read_with_duplicate_policy(path: str | Path, parse, duplicates: str = "first",
+                               corrected_version: bool = True) -> list:
+    """Read a file's records, ``parse(records, path)`` them and apply the duplicate policy: the
+    steps every annotation reader shares (an empty file is an error; duplicated ids are announced
+    with a :class:`DuplicateQuestionWarning` and resolved, or an error with ``"error"``)."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
+    questions = parse(read_records(path), path)
+    if not questions:
+        raise AnnotationError(f"{path}: the file holds no question records")
+    found = find_duplicates(questions)
+    if found:
+        if duplicates != "error":
+            warnings.warn(duplicate_message(path, found, duplicates, corrected_version), DuplicateQuestionWarning,
+                          stacklevel=3)
+        questions = resolve_duplicates(questions, duplicates, path)
+    return questions
 
 
 def read_annotations(path: str | Path, duplicates: str = "first") -> list[Question]:
@@ -336,32 +366,55 @@ def read_annotations(path: str | Path, duplicates: str = "first") -> list[Questi
     Duplicated question ids are announced with a :class:`DuplicateQuestionWarning` and resolved
     with ``duplicates`` (``first`` | ``last`` | ``drop`` | ``error``).
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise AnnotationError(f"unknown duplicates policy {duplicates!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
-    questions = parse_records(read_records(path), path)
-    if not questions:
-        raise AnnotationError(f"{path}: the file holds no question records")
-    found = find_duplicates(questions)
-    if found:
-        if duplicates != "error":
-            warnings.warn(duplicate_message(path, found, duplicates), DuplicateQuestionWarning, stacklevel=2)
-        questions = resolve_duplicates(questions, duplicates, path)
-    return questions
+    return read_with_duplicate_policy(path, parse_records, duplicates)
+
+
+#: the order in which ``annotations="auto"`` looks for a version: the corrected one first
+AUTO_PREFERENCE: tuple[str, ...] = ("json_update", "json")
+
+
+def resolve_annotations(dataset_dir: str | Path, annotations: str = "auto") -> str:
+    """The annotation folder ``annotations`` names: itself, or for ``"auto"`` the corrected
+    ``json_update`` when ``<dataset_dir>/json_update/`` holds any ``avqa-*.json`` (or AVQA
+    ``*_qa.json``), else ``json``.
+
+    Every split of a run reads the same version (a dataset with both folders always gives
+    ``json_update``, the version papers since 2023 report; the music scenes have only ``json``).
+    """
+    if annotations != "auto":
+        return annotations
+    for version in AUTO_PREFERENCE:
+        folder = Path(dataset_dir) / version
+        if any(folder.glob("avqa-*.json")) or any(folder.glob("*_qa.json")):
+            return version
+    return "json"
+
+
+def annotation_version_of(path: str | Path) -> str:
+    """The version of an annotation file from its folder (``json_update``/``json``), else
+    ``"unknown (<file name>)"``: a results table must say which version it used."""
+    path = Path(path)
+    return path.parent.name if path.parent.name in ANNOTATION_VERSIONS else f"unknown ({path.name})"
 
 
 def split_path(dataset_dir: str | Path, split: str, annotations: str = "json") -> Path:
-    """``<dataset_dir>/<annotations>/avqa-<split>.json``."""
-    return Path(dataset_dir) / annotations / f"avqa-{split}.json"
+    """``<dataset_dir>/<annotations>/avqa-<split>.json`` (``annotations="auto"`` resolved first; both
+    names checked: plain file names)."""
+    safe_name(annotations, what="annotation folder name", error=ConfigError)
+    safe_name(split, what="split name", error=ConfigError)
+    return Path(dataset_dir) / resolve_annotations(dataset_dir, annotations) / f"avqa-{split}.json"
 
 
 def load_split(dataset_dir: str | Path, split: str, annotations: str = "json",
                duplicates: str = "first") -> list[Question]:
-    """Read ``<dataset_dir>/<annotations>/avqa-<split>.json`` (e.g. split ``test``, ``val_real``)."""
+    """Read ``<dataset_dir>/<annotations>/avqa-<split>.json`` (e.g. split ``test``, ``val_real``;
+    ``annotations="auto"``: :func:`resolve_annotations`)."""
     path = split_path(dataset_dir, split, annotations)
     if not path.is_file():
         folder = path.parent
         available = sorted(p.name for p in folder.glob("avqa-*.json")) if folder.is_dir() else []
         hint = (f"; {folder} holds {', '.join(available)}" if available
-                else f"; {folder} does not exist or holds no avqa-*.json (data.annotations is json or json_update)")
+                else f"; {folder} does not exist or holds no avqa-*.json (data.annotations is auto, json or "
+                      "json_update)")
         raise AnnotationError(f"{path}: annotation file for split {split!r} not found{hint}")
     return read_annotations(path, duplicates=duplicates)

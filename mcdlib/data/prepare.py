@@ -272,6 +272,33 @@ def link_feature_folders(features: str | Path, dataset_dir: str | Path, names: S
     return done
 
 
+def add_script_options(parser, videos_help: str, force_help: str) -> None:
+    """The options every prepare script shares: --videos, --force, --no-check, --no-progress."""
+    parser.add_argument("--videos", type=Path, default=None, help=videos_help)
+    parser.add_argument("--force", action="store_true", help=force_help)
+    parser.add_argument("--no-check", action="store_true", help="skip the data check")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run_check(dataset_dir: str | Path, skip: bool = False, progress: bool = True) -> bool:
+    """Print the ``mcd data check`` report of a prepared dataset (unless ``skip``); whether it is valid."""
+    if skip:
+        return True
+    from mcdlib.data.check import check_path
+
+    report = check_path(dataset_dir, progress=progress)
+    print("\n" + report.format())
+    return report.ok
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (for printed commands)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def next_commands(dataset_dir: str | Path, versions: Iterable[str], videos: str | Path | None = None,
                   has_features: bool = False, script_dir: str = "data_scripts") -> list[str]:
     """The commands to run after preparing ``dataset_dir`` (extraction, check, pack, train)."""

@@ -26,8 +26,11 @@ class DataSpec:
     num_cells: int = 9
     max_objects: int = 6
     text_encoder: str = "minilm"  # DataConfig.text_encoder: "minilm" (q_tokens present) or "vocab"
-    #: [num_cells, 2, text_dim]: pooled text vectors of (scenario label, type label) per cell
+    #: [num_cells, 2, text_dim]: pooled text vectors of the two type labels of each cell
+    #: (MUSIC-AVQA: scenario, type; AVQA: question type, relation)
     type_object_features: torch.Tensor | None = field(default=None, repr=False)
+    #: AVQA: batches carry ``options`` [B, num_answers, text_dim] and logits score them
+    multiple_choice: bool = False
 
     def to_dict(self) -> dict:
         """JSON-ready description (the label table is stored in checkpoints, not here)."""
@@ -37,13 +40,15 @@ class DataSpec:
 
 
 def toy_spec(audio_dim: int = 8, visual_dim: int = 12, text_dim: int = 16, segments: int = 4,
-             grid: int | None = 3, num_answers: int = 42, seed: int = 0) -> DataSpec:
-    """A small spec with random (but seeded) type-label vectors, for tests and notebooks."""
+             grid: int | None = 3, num_answers: int = 42, seed: int = 0,
+             multiple_choice: bool = False) -> DataSpec:
+    """A small spec with random (but seeded) type-label vectors, for tests and notebooks
+    (``multiple_choice=True``: 4 options per question, as AVQA)."""
     g = torch.Generator().manual_seed(seed)
     return DataSpec(
         audio_dim=audio_dim, visual_dim=visual_dim, text_dim=text_dim, segments=segments,
         visual_grid=(grid, visual_dim) if grid else None, text_len=7, max_objects=5,
-        num_answers=num_answers,
+        num_answers=4 if multiple_choice else num_answers, multiple_choice=multiple_choice,
         type_object_features=torch.randn(9, 2, text_dim, generator=g),
     )
 
@@ -87,4 +92,6 @@ def random_batch(spec: DataSpec, batch_size: int = 4, seed: int = 0,
     if spec.visual_grid:
         G, Dv = spec.visual_grid
         batch["visual_grid"] = torch.randn(n_videos, T, G, Dv, generator=g)[video_of]
+    if spec.multiple_choice:
+        batch["options"] = torch.randn(B, spec.num_answers, spec.text_dim, generator=g)
     return batch

@@ -1,14 +1,16 @@
 """Frozen text features, computed once per dataset and text encoder.
 
 A frozen encoder gives the same features every epoch, so they are computed once and cached
-under ``<dataset>/cache/text/<encoder>/``:
+under ``<dataset>/cache/text/<encoder>/`` (or where ``data.cache_dir`` says, or a per-user folder
+when the dataset folder is read-only: :mod:`mcdlib.data.cache_dir`):
 
 * question token features: float16 ``[N_questions, L, D]`` (memory-mapped) and a bool mask
   ``[N_questions, L]``, one row per unique question text; L is the longest question in tokens
   over the cached texts, capped at ``max_len_cap`` (32);
 * pooled, L2-normalised vectors ``[N_objects, D]`` of every unique text-object string: the
   keywords (``templ_values`` with ``_`` → space, :func:`keyword_text`) and the 3 scenario and 5
-  type labels (:func:`type_label_texts`);
+  type labels (:func:`type_label_texts`); for AVQA the content words, the question types and
+  relations, and the answer options (the ``options`` batch key);
 * ``index.json``: encoder fingerprint, the texts in row order (the text → row index), L, D and
   a hash of the texts.
 
@@ -36,6 +38,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from mcdlib.data.cache_dir import CacheLocation, default_location
 from mcdlib.data.templates import CELLS, SCENARIOS
 from mcdlib.encoders.text import TextEncoder
 from mcdlib.errors import FeatureError
@@ -60,10 +63,15 @@ def type_label_texts() -> list[str]:
     return list(SCENARIOS) + list(QUESTION_TYPES)
 
 
-def object_texts(questions: Iterable) -> list[str]:
-    """Every text-object string a set of questions needs: their keywords, then every type label."""
+def object_texts(questions: Iterable, labels: Iterable[str] | None = None) -> list[str]:
+    """Every text-object string a set of questions needs: their keywords, then every type label
+    (``labels``: a format's labels, default the MUSIC-AVQA :func:`type_label_texts`), then the
+    answer options of multiple-choice questions (AVQA)."""
+    questions = list(questions)
     keywords = dict.fromkeys(keyword_text(k) for q in questions for k in q.keywords)
-    return list(dict.fromkeys(list(keywords) + type_label_texts()))
+    options = dict.fromkeys(o for q in questions for o in getattr(q, "options", ()))
+    labels = type_label_texts() if labels is None else list(labels)
+    return list(dict.fromkeys(list(keywords) + labels + list(options)))
 
 
 def text_cache_dir(dataset_dir: str | Path, encoder_name: str) -> Path:
@@ -183,18 +191,28 @@ def _write_cache(directory: Path, encoder: TextEncoder, question_texts: list[str
 def load_or_build_text_cache(dataset_dir: str | Path, encoder: TextEncoder, question_texts: Iterable[str],
                              object_strings: Iterable[str], max_len_cap: int = MAX_LEN_CAP,
                              progress: bool = True,
-                             more_texts: Callable[[], tuple[Iterable[str], Iterable[str]]] | None = None
-                             ) -> TextCache:
+                             more_texts: Callable[[], tuple[Iterable[str], Iterable[str]]] | None = None,
+                             location: CacheLocation | None = None) -> TextCache:
     """The dataset's text cache for ``encoder``, (re)built only when it lacks a requested text,
     was built by another encoder fingerprint or with another length cap.
 
     ``more_texts`` returns further (question texts, text objects) to include when a build is
     needed (e.g. the other splits of the dataset); it is not called when the cache is reused.
+    ``location`` (:func:`mcdlib.data.cache_dir.cache_location`) says where caches are read and
+    written (default ``<dataset>/cache``, or a per-user folder when the dataset is read-only).
     """
-    directory = text_cache_dir(dataset_dir, encoder.name)
+    location = location or default_location(dataset_dir)
+    relative = Path("text") / encoder.name
     wanted_q = list(dict.fromkeys(question_texts))
     wanted_o = list(dict.fromkeys(object_strings))
-    cache = _read_cache(directory)
+    found = [c for c in map(_read_cache, location.candidates(relative)) if c is not None]
+    for cache in found:
+        if (cache.fingerprint == encoder.fingerprint and cache.max_len_cap == max_len_cap
+                and all(t in cache._question_row for t in wanted_q)
+                and all(t in cache._object_row for t in wanted_o)):
+            return cache
+    cache = found[-1] if found else None
+    directory = location.write / relative
     reason = "no cache yet"
     if cache is not None:
         if cache.fingerprint != encoder.fingerprint:
@@ -216,4 +234,9 @@ def load_or_build_text_cache(dataset_dir: str | Path, encoder: TextEncoder, ques
         extra_q, extra_o = more_texts()
         wanted_q = list(dict.fromkeys(wanted_q + list(extra_q)))
         wanted_o = list(dict.fromkeys(wanted_o + list(extra_o)))
-    return _write_cache(directory, encoder, sorted(wanted_q), sorted(wanted_o), max_len_cap, progress)
+    try:
+        directory = location.target(relative / INDEX_FILE).parent
+        return _write_cache(directory, encoder, sorted(wanted_q), sorted(wanted_o), max_len_cap, progress)
+    except OSError as exc:
+        raise FeatureError(f"{directory}: cannot write the text cache ({exc.strerror or exc}); set "
+                           "data.cache_dir to a writable folder (--set data.cache_dir=DIR)") from None

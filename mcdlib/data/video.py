@@ -139,7 +139,7 @@ def decode_video(path: str | Path, size: int = FRAME_SIZE, sample_rate: int = SA
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise VideoDecodeError(f"{who}: cannot open the video ({exc}); the file is corrupt or not a video: "
-                               "re-download it, or pass --keep-going to skip it") from None
+                               "re-download it") from None
     with container:
         if not container.streams.video:
             raise VideoDecodeError(f"{who}: the file has no video stream; give a video with picture")
@@ -175,10 +175,10 @@ def decode_video(path: str | Path, size: int = FRAME_SIZE, sample_rate: int = SA
                     chunks.append(out.to_ndarray().reshape(-1))
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise VideoDecodeError(f"{who}: decoding failed after {count} frames ({exc}); the file is corrupt "
-                                   "or truncated: re-download it, or pass --keep-going to skip it") from None
+                                   "or truncated: re-download it") from None
     if last is None:
         raise VideoDecodeError(f"{who}: no video frame could be decoded; the file is corrupt or empty: "
-                               "re-download it, or pass --keep-going to skip it")
+                               "re-download it")
     duration = max(video_end, sum(len(c) for c in chunks) / sample_rate)
     seconds = _seconds_of(duration, max_seconds)
     if len(frames) < seconds:

@@ -19,17 +19,15 @@ are designed to carry both timbre and within-second time structure:
 
 All dims are in log10 units (silence gives -6 in the first 64 dims and 0 in the others).
 
-``"vggish"`` (:class:`VGGishEncoder`): no pretrained audio encoder ships offline in a PyPI
-wheel (VGGish, PANNs, AST, CLAP and OpenL3 all download weights at run time), so this
-registered name needs a local weights file: ``get_audio_encoder("vggish", weights=PATH)``
-with the torchvggish state dict (``vggish-10086976.pth``, fetched on a connected machine).
-Without it, it raises :class:`ConfigError` saying so. Nothing falls back silently.
+``"vggish"`` (:class:`mcdlib.encoders.vggish.VGGishEncoder`): VGGish with its own front end
+(one 0.96 s example per second), as MUSIC-AVQA's released ``vggish`` features. No pretrained
+audio encoder ships offline in a PyPI wheel (VGGish, PANNs, AST, CLAP and OpenL3 all download
+weights at run time), so it needs a local weight file: ``get_audio_encoder("vggish",
+weights=PATH)`` with torchvggish's ``vggish-10086976.pth`` (checked by SHA-256). Without it, it
+raises :class:`ConfigError` saying where to get it. Nothing falls back silently.
 """
 
 from __future__ import annotations
-
-import hashlib
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -141,85 +139,29 @@ class LogMelEncoder(AudioEncoder):
         return features.transpose(1, 2).contiguous()  # [B, S, 128]
 
 
-class VGGishNetwork(torch.nn.Module):
-    """The VGGish network (Hershey et al. 2017) with torchvggish's parameter names."""
-
-    def __init__(self):
-        super().__init__()
-        layers, channels = [], 1
-        for width, pool in ((64, True), (128, True), (256, False), (256, True), (512, False), (512, True)):
-            layers += [torch.nn.Conv2d(channels, width, 3, padding=1), torch.nn.ReLU(inplace=True)]
-            if pool:
-                layers.append(torch.nn.MaxPool2d(2, 2))
-            channels = width
-        self.features = torch.nn.Sequential(*layers)
-        self.embeddings = torch.nn.Sequential(
-            torch.nn.Linear(512 * 4 * 6, 4096), torch.nn.ReLU(True),
-            torch.nn.Linear(4096, 4096), torch.nn.ReLU(True),
-            torch.nn.Linear(4096, DIM), torch.nn.ReLU(True))
-
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:  # [N, 1, 96, 64] -> [N, 128]
-        x = self.features(patches)
-        x = x.transpose(1, 3).transpose(1, 2).reshape(x.shape[0], -1)
-        return self.embeddings(x)
+#: registered audio encoders: name -> "module:Class" (imported when asked for)
+AUDIO_ENCODERS: dict[str, str] = {"logmel": "mcdlib.encoders.audio:LogMelEncoder",
+                                  "vggish": "mcdlib.encoders.vggish:VGGishEncoder"}
+#: options each audio encoder takes besides sample_rate and batch_size (weights for VGGish)
+AUDIO_OPTIONS: dict[str, tuple[str, ...]] = {"logmel": (), "vggish": ("weights", "sha256", "config")}
 
 
-class VGGishEncoder(AudioEncoder):
-    """VGGish embeddings per second from a LOCAL torchvggish weights file (nothing is downloaded).
+def audio_encoder_class(name: str) -> type[AudioEncoder]:
+    """The class registered as ``name``; ConfigError naming the choices for another name."""
+    from mcdlib.utils.registry import load_target
 
-    The front end follows VGGish (16 kHz, 25 ms window, 10 ms hop, 64 mel bands 125-7500 Hz,
-    ``log(magnitude mel + 0.01)``, 96-frame patches) with torchaudio's mel filters, so
-    embeddings approximate, not reproduce, the TensorFlow original; no PCA post-processing.
-    """
-
-    name = "vggish"
-    NATIVE_RATE = 16000
-
-    def __init__(self, sample_rate: int = 16000, batch_size: int = BATCH_SIZE, weights: str | None = None):
-        super().__init__(sample_rate, batch_size)
-        if not weights:
-            raise ConfigError(
-                "audio encoder 'vggish' has no weights offline: no PyPI wheel ships VGGish (or PANNs, "
-                "AST, CLAP, OpenL3) weights. Download torchvggish's vggish-10086976.pth on a connected "
-                "machine and pass it: get_audio_encoder('vggish', weights='path/to/vggish.pth'); "
-                "or use the built-in 'logmel' encoder.")
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"VGGish weights file {path} not found; give the path of a local "
-                              "torchvggish state dict (vggish-10086976.pth)")
-        import torchaudio
-
-        self.network = VGGishNetwork().eval()
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            self.network.load_state_dict(state)
-        except Exception as error:  # corrupt file or another architecture
-            raise ConfigError(f"cannot load VGGish weights from {path}: {error}") from None
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=self.NATIVE_RATE, n_fft=512, win_length=400, hop_length=160, f_min=125.0,
-            f_max=7500.0, n_mels=64, power=1.0, center=False, mel_scale="htk")
-        self.version = f"vggish:{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
-
-    def _encode_batch(self, waves: torch.Tensor, seconds: int) -> torch.Tensor:
-        import torchaudio
-
-        if self.sample_rate != self.NATIVE_RATE:
-            waves = torchaudio.functional.resample(waves, self.sample_rate, self.NATIVE_RATE)
-        padded = torch.nn.functional.pad(waves, (0, 400))  # room for the last second's patch
-        logmel = torch.log(self.mel(padded) + 0.01).transpose(1, 2)  # [B, F, 64]
-        starts = torch.arange(seconds) * FRAMES_PER_SECOND
-        index = starts[:, None] + torch.arange(96)[None, :]  # [S, 96]
-        patches = logmel[:, index.clamp(max=logmel.shape[1] - 1)]  # [B, S, 96, 64]
-        embeddings = self.network(patches.reshape(-1, 1, 96, 64))
-        return embeddings.reshape(waves.shape[0], seconds, DIM)
-
-
-#: registered audio encoders
-AUDIO_ENCODERS: dict[str, type[AudioEncoder]] = {"logmel": LogMelEncoder, "vggish": VGGishEncoder}
+    if name not in AUDIO_ENCODERS:
+        raise ConfigError(f"unknown audio encoder {name!r}; choose one of {', '.join(AUDIO_ENCODERS)}")
+    return load_target(AUDIO_ENCODERS[name])
 
 
 def get_audio_encoder(name: str = "logmel", sample_rate: int = 16000, **options) -> AudioEncoder:
-    """The audio encoder ``name`` ("logmel" | "vggish") at ``sample_rate``; options go to its class."""
-    if name not in AUDIO_ENCODERS:
-        raise ConfigError(f"unknown audio encoder {name!r}; choose one of {', '.join(AUDIO_ENCODERS)}")
-    return AUDIO_ENCODERS[name](sample_rate=sample_rate, **options)
+    """The audio encoder ``name`` ("logmel" | "vggish") at ``sample_rate``; ``options`` go to its
+    class (``weights=FILE``, ``sha256=HEX`` for VGGish); an option the encoder does not take is a
+    ConfigError."""
+    cls = audio_encoder_class(name)
+    unknown = sorted(k for k in options if k not in AUDIO_OPTIONS[name] + ("batch_size",))
+    if unknown:
+        raise ConfigError(f"audio encoder {name!r} takes no {', '.join(unknown)} option"
+                          + (" (it needs no weight file)" if name == "logmel" else ""))
+    return cls(sample_rate=sample_rate, **options)

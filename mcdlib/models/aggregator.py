@@ -70,9 +70,10 @@ class Aggregator(nn.Module):
     def __init__(self, cfg: ModelConfig, levels: tuple[str, ...], use_objects: bool):
         super().__init__()
         self.levels, self.topk = levels, cfg.topk
-        self.blocks = nn.ModuleDict({lv: CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout)
+        ffn = {"ffn_expansion": cfg.ffn_expansion, "ffn_activation": cfg.ffn_activation}
+        self.blocks = nn.ModuleDict({lv: CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout, **ffn)
                                      for lv in levels})
-        self.objects = CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout) if use_objects else None
+        self.objects = CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout, **ffn) if use_objects else None
 
     def forward(self, question: QuestionFeatures, keys: dict[str, torch.Tensor],
                 objects: TextObjects | None, rows: PackedRows | None = None) -> BranchOutput:

@@ -11,13 +11,19 @@ encoder) features, z_q = P3(f^_q); each P is Linear -> GELU -> Linear to ``d_lat
 L2-normalised. Loss (switch ``sa_loss``), averaged over the teachers (``sa_teachers``):
 
 * ``infonce`` (default): in-batch InfoNCE from z_q (queries) to the teacher points (keys),
-  temperature ``tau`` (the fixed config value), same-video pairs removed from the negatives;
+  temperature ``sa_tau`` (0, the default, reuses the fixed ``tau`` of the AV contrastive loss),
+  same-video pairs removed from the negatives;
 * ``kl``: :func:`~mcdlib.models.losses.relational_kl`; ``mse``: squared distance;
 * ``off``: no module is built.
 
 ``teachers_detached=True`` (default) stops gradients through the teacher points: P1 and P2
-then receive no gradient at all (they stay fixed random maps of f_v, f_a, which still train
-through the other paths); set it to False to train them (the teacher then also moves). With
+then receive no gradient from the distillation (with ``sa_teacher_loss=none`` they stay fixed
+random maps of f_v, f_a, which still train through the other paths); set it to False to train
+them by the distillation too (the teacher then also moves towards the student).
+``sa_teacher_loss=av_infonce`` gives the teachers their own objective: a symmetric audio-visual
+InfoNCE between z_v and z_a (same temperature, same-video negatives removed), added to the SA
+loss, so the teacher points learn a shared audio-visual space while the student is distilled
+into them (applied when both teachers are present; a single teacher has no pair). With
 ``sa_teachers=both`` only the modalities the model sees are teachers; naming a single teacher
 the model does not see is a :class:`~mcdlib.errors.ConfigError`.
 """
@@ -68,7 +74,8 @@ class SemanticApproximation(nn.Module):
         super().__init__()
         if not teachers:
             raise ConfigError("SemanticApproximation needs at least one teacher modality")
-        self.loss_name, self.tau, self.detached = cfg.sa_loss, cfg.tau, cfg.teachers_detached
+        self.loss_name, self.tau, self.detached = cfg.sa_loss, cfg.sa_tau or cfg.tau, cfg.teachers_detached
+        self.teacher_loss = cfg.sa_teacher_loss if len(teachers) > 1 else "none"
         self.teachers = nn.ModuleDict({m: latent_projection(cfg.d_model, cfg.d_latent) for m in teachers})
         self.student = latent_projection(cfg.d_model, cfg.d_latent)
 
@@ -90,4 +97,6 @@ class SemanticApproximation(nn.Module):
             out.points[m] = z_t
             losses.append(self._distil(z_q, z_t.detach() if self.detached else z_t, video_index))
         out.loss = torch.stack(losses).mean()
+        if self.teacher_loss == "av_infonce":
+            out.loss = out.loss + info_nce(out.points["visual"], out.points["audio"], self.tau, video_index)
         return out

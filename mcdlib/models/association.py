@@ -14,7 +14,7 @@ CHOICE (mcdlib):
 * ``association=off``: f^_x = f_x and no contrastive loss (there is no attention layer);
 * N = ``association_layers``; m_x = temporal mean of a block's output for modality x;
 * :class:`AudioVisualContrast`: symmetric in-batch InfoNCE between m_v and m_a, temperature
-  ``tau`` (fixed, or learnable through log tau, clamped to >= 0.01), same-video pairs removed
+  ``tau`` (fixed, or learnable through log tau, clamped to >= ``min_tau``, 0.01), same-video pairs removed
   from the negatives; ``contrastive=last`` uses the last block, ``every`` averages all blocks.
 
 With a single modality (``modalities=a`` or ``v``) the block is self-attention over that
@@ -34,7 +34,7 @@ from mcdlib.models.attention import CrossAttentionBlock, FeedForward, MultiHeadA
 from mcdlib.models.dropout import Dropout
 from mcdlib.models.losses import info_nce
 
-MIN_TAU = 0.01
+MIN_TAU = 0.01  # the default of model.min_tau
 
 
 @dataclass
@@ -52,7 +52,8 @@ class JointAssociationBlock(nn.Module):
     def __init__(self, cfg: ModelConfig, modalities: tuple[str, ...]):
         super().__init__()
         self.modalities = modalities
-        self.layer = CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout, self_attention=True)
+        self.layer = CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout, self_attention=True,
+                                         ffn_expansion=cfg.ffn_expansion, ffn_activation=cfg.ffn_activation)
 
     def forward(self, feats: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         sizes = [feats[m].shape[1] for m in self.modalities]
@@ -73,7 +74,7 @@ class CrossAssociationBlock(nn.Module):
         self.cross_attention = nn.ModuleDict({m: MultiHeadAttention(d, h, p) for m in modalities}
                                              if len(modalities) > 1 else {})
         self.ffn_norm = nn.ModuleDict({m: nn.LayerNorm(d) for m in modalities})
-        self.ffn = nn.ModuleDict({m: FeedForward(d, p) for m in modalities})
+        self.ffn = nn.ModuleDict({m: FeedForward(d, p, cfg.ffn_expansion, cfg.ffn_activation) for m in modalities})
         self.dropout = Dropout(p)
 
     def forward(self, feats: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -103,7 +104,7 @@ class AssociationStack(nn.Module):
         self.modalities = modalities
         block = JointAssociationBlock if cfg.association == "joint" else CrossAssociationBlock
         self.modality_embedding = nn.ParameterDict(
-            {m: nn.Parameter(torch.randn(cfg.d_model) * 0.02) for m in modalities}
+            {m: nn.Parameter(torch.randn(cfg.d_model) * cfg.init_std) for m in modalities}
             if cfg.association == "joint" and len(modalities) > 1 else {})
         self.blocks = nn.ModuleList(block(cfg, modalities) for _ in range(cfg.association_layers))
 
@@ -125,7 +126,7 @@ class AudioVisualContrast(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.every_block = cfg.contrastive == "every"
+        self.every_block, self.min_tau = cfg.contrastive == "every", cfg.min_tau
         log_tau = torch.tensor(math.log(cfg.tau))
         if cfg.tau_learnable:
             self.log_tau = nn.Parameter(log_tau)
@@ -134,7 +135,7 @@ class AudioVisualContrast(nn.Module):
 
     @property
     def tau(self) -> torch.Tensor:
-        return self.log_tau.exp().clamp_min(MIN_TAU)
+        return self.log_tau.exp().clamp_min(self.min_tau)
 
     def forward(self, pooled: list[dict[str, torch.Tensor]], video_index: torch.Tensor | None) -> torch.Tensor:
         blocks = pooled if self.every_block else pooled[-1:]

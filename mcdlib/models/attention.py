@@ -124,12 +124,15 @@ class MultiHeadAttention(nn.Module):
         return self.out_proj(out), attn_map
 
 
-class FeedForward(nn.Module):
-    """Position-wise Linear -> GELU -> Dropout -> Linear (width 4d)."""
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}
 
-    def __init__(self, d_model: int, dropout: float = 0.0, expansion: int = 4):
+
+class FeedForward(nn.Module):
+    """Position-wise Linear -> activation -> Dropout -> Linear (width ``expansion`` * d; default 4d, GELU)."""
+
+    def __init__(self, d_model: int, dropout: float = 0.0, expansion: int = 4, activation: str = "gelu"):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d_model, expansion * d_model), nn.GELU(), Dropout(dropout),
+        self.net = nn.Sequential(nn.Linear(d_model, expansion * d_model), ACTIVATIONS[activation](), Dropout(dropout),
                                  nn.Linear(expansion * d_model, d_model))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,13 +148,14 @@ class CrossAttentionBlock(nn.Module):
     :class:`MultiHeadAttention`). With ``rows``, ``x`` and ``out`` are the real query rows [N, d].
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, self_attention: bool = False):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, self_attention: bool = False,
+                 ffn_expansion: int = 4, ffn_activation: str = "gelu"):
         super().__init__()
         self.norm_query = nn.LayerNorm(d_model)
         self.norm_keys = None if self_attention else nn.LayerNorm(d_model)
         self.attention = MultiHeadAttention(d_model, n_heads, dropout)
         self.norm_ffn = nn.LayerNorm(d_model)
-        self.ffn = FeedForward(d_model, dropout)
+        self.ffn = FeedForward(d_model, dropout, ffn_expansion, ffn_activation)
         self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, keys: torch.Tensor | None = None, key_mask: torch.Tensor | None = None,

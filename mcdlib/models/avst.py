@@ -45,6 +45,9 @@ Remaining deviations (CHOICES of mcdlib, also listed in docs/MCD_FORMULATION.md,
    ``model.lstm_embed`` (512), dropout ``model.dropout`` (0.1). Parameters use PyTorch's default
    initialisation of each layer (the reference's ``nn.MultiheadAttention`` initialises its
    projections Xavier-uniform with zero biases).
+5. Multiple choice (AVQA; the reference is open-ended only): the last Linear(d, answers) is
+   replaced by the dot product of the fused vector with the projected options, as for every
+   model (:func:`mcdlib.models.header.answer_logits`).
 
 ``forward(batch)`` follows the model contract (docs/ARCHITECTURE.md): ``logits``,
 ``losses = {"match": weight * L_match}``, ``aux = {"match": L_match}``, ``attention``: ``spatial``
@@ -67,6 +70,7 @@ from mcdlib.data.spec import DataSpec
 from mcdlib.errors import ConfigError
 from mcdlib.models.attention import MultiHeadAttention
 from mcdlib.models.dropout import Dropout
+from mcdlib.models.header import answer_logits, option_projection
 from mcdlib.models.projections import LSTMQuestionEncoder
 
 #: heads of the temporal attention (the reference's ``nn.MultiheadAttention(512, 4)``)
@@ -129,7 +133,8 @@ class AVST(nn.Module):
         self.temporal_audio = TemporalAttention(d, AVST_HEADS, cfg.dropout)
         self.temporal_visual = TemporalAttention(d, AVST_HEADS, cfg.dropout)
         self.fusion = nn.Linear(2 * d, d)
-        self.answer = nn.Linear(d, spec.num_answers)
+        self.options = option_projection(spec, d)
+        self.answer = nn.Linear(d, spec.num_answers) if self.options is None else nn.Identity()
 
     def grid_cells(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The cells the audio grounds in, [B, T, G, d] (raw or projected; one cell without a grid)."""
@@ -190,5 +195,6 @@ class AVST(nn.Module):
         attention = {"spatial": spatial.view(B, T, G)}
         if temporal_audio is not None:
             attention.update(temporal_audio=temporal_audio, temporal_visual=temporal_visual)
-        return {"logits": self.answer(combined), "losses": {"match": self.match_weight * match},
+        logits = answer_logits(self.answer(combined), self.options, batch)
+        return {"logits": logits, "losses": {"match": self.match_weight * match},
                 "attention": attention, "aux": {"match": match.detach()}}

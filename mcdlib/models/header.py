@@ -11,7 +11,10 @@ Switch ``fusion`` for the decision-level fusion study: ``none`` (MCD: d_in = d),
 
 Multiple choice (the AVQA dataset, CHOICE): with ``option_dim`` set, the MLP ends in d instead
 of C and each candidate answer text (``batch["options"]`` [B, C, Dq], pooled text-encoder
-vectors) is scored by the dot product between that vector and the option's projection.
+vectors) is scored by the dot product between that vector and the option's projection
+(Linear(Dq, d)): :func:`score_options`. The baselines score options the same way
+(:func:`option_projection`, :func:`answer_logits`), so every model answers AVQA questions
+with one rule.
 """
 
 from __future__ import annotations
@@ -27,6 +30,25 @@ def mlp_head(d_in: int, d_hidden: int, num_outputs: int, dropout: float) -> nn.S
     """Dropout -> GELU -> Linear -> GELU -> Linear (shared by MCD's header and the baselines)."""
     return nn.Sequential(Dropout(dropout), nn.GELU(), nn.Linear(d_in, d_hidden), nn.GELU(),
                          nn.Linear(d_hidden, num_outputs))
+
+
+def option_projection(spec, d_model: int) -> nn.Linear | None:
+    """Linear(Dq, d) projecting the option texts of a multiple-choice spec (None otherwise)."""
+    return nn.Linear(spec.text_dim, d_model) if getattr(spec, "multiple_choice", False) else None
+
+
+def score_options(vector: torch.Tensor, projection: nn.Module, options: torch.Tensor | None) -> torch.Tensor:
+    """Logits [B, C]: the dot product of each answer vector [B, d] with its projected options
+    [B, C, Dq] -> [B, C, d]. A batch without ``options`` is a ConfigError (wrong dataset)."""
+    if options is None:
+        raise ConfigError("the model was built for multiple choice (DataSpec.multiple_choice) but the batch "
+                          "has no 'options'; rebuild the model from this dataset's spec")
+    return torch.einsum("bd,bcd->bc", vector, projection(options))
+
+
+def answer_logits(out: torch.Tensor, projection: nn.Module | None, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``out`` as logits over the fixed answers, or (multiple choice) scores of the batch's options."""
+    return out if projection is None else score_options(out, projection, batch.get("options"))
 
 
 class PredictionHeader(nn.Module):
@@ -49,9 +71,4 @@ class PredictionHeader(nn.Module):
         elif self.fusion == "add":
             question = question + torch.stack(deep).sum(0)
         out = self.mlp(question)
-        if self.options is None:
-            return out
-        if options is None:
-            raise ConfigError("the model was built for multiple choice (DataSpec.multiple_choice) but the batch "
-                              "has no 'options'; rebuild the model from this dataset's spec")
-        return torch.einsum("bd,bcd->bc", out, self.options(options))
+        return out if self.options is None else score_options(out, self.options, options)

@@ -33,12 +33,12 @@ class FeatureProjection(nn.Module):
     [B, T, d] (or [B, T, G, d]). ``segments=0`` disables the position embedding.
     """
 
-    def __init__(self, in_dim: int, d_model: int, segments: int = 0, name: str = "features"):
+    def __init__(self, in_dim: int, d_model: int, segments: int = 0, name: str = "features", init_std: float = 0.02):
         super().__init__()
         self.name, self.in_dim = name, in_dim
         self.linear = nn.Linear(in_dim, d_model)
         self.norm = nn.LayerNorm(d_model)
-        self.position = nn.Parameter(torch.randn(segments, d_model) * 0.02) if segments else None
+        self.position = nn.Parameter(torch.randn(segments, d_model) * init_std) if segments else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_dim:
@@ -170,7 +170,8 @@ class ModalityProjections(nn.Module):
         super().__init__()
         dims = {"visual": spec.visual_dim, "audio": spec.audio_dim}
         segments = spec.segments if positions else 0
-        self.projections = nn.ModuleDict({m: FeatureProjection(dims[m], cfg.d_model, segments, name=m)
+        self.projections = nn.ModuleDict({m: FeatureProjection(dims[m], cfg.d_model, segments, name=m,
+                                                               init_std=cfg.init_std)
                                           for m in modalities})
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

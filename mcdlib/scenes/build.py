@@ -231,12 +231,15 @@ def _pack(out_dir: Path, folders: dict[str, str], seconds: int, progress: bool) 
 
 
 def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 0, media: int = 0,
-                  progress: bool = True, force: bool = False, threads: int = DEFAULT_THREADS) -> dict:
+                  progress: bool = True, force: bool = False, threads: int = DEFAULT_THREADS,
+                  annotation_format: str = "music_avqa") -> dict:
     """Build (or reuse) the music-scenes dataset of ``profile`` in ``out_dir``; returns the manifest.
 
     ``profile``: a :class:`SceneProfile` or a profile name. ``media``: write playable media for
     the first ``media`` videos. ``force``: replace whatever build the folder holds.
     ``threads``: torch threads while encoding (features are byte-identical for equal threads).
+    ``annotation_format``: ``music_avqa`` (default) or ``avqa``, the questions as AVQA's
+    four-option multiple choice (:mod:`mcdlib.scenes.avqa_format`; same scenes and features).
     The returned manifest has ``"cached": True`` when a complete build was reused.
     """
     if isinstance(profile, str):
@@ -246,6 +249,12 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
     folders = feature_folders(profile)
     parts = Parts.for_profile(profile)
     described = parts.describe()
+    if annotation_format not in ("music_avqa", "avqa"):
+        raise ConfigError(f"annotation_format={annotation_format!r}; choose music_avqa or avqa")
+    if annotation_format == "avqa":  # the AVQA rendering and its version are part of the key
+        from mcdlib.scenes.avqa_format import KEY_PARTS
+
+        described = {**described, **KEY_PARTS}
     key = manifest_key(profile, seed, described)
     state = _prepare_folder(out_dir, key, force)
     if state == "cached":
@@ -296,6 +305,10 @@ def build_dataset(profile: SceneProfile | str, out_dir: str | Path, seed: int = 
         "scenes": folder_sha256(scene_dir, "*.json"),
         "features": {name: folder_sha256(dirs[role]) for role, name in folders.items()},
     }
+    if annotation_format == "avqa":  # the AVQA rendering replaces the MUSIC-AVQA files, counts and hashes
+        from mcdlib.scenes.avqa_format import render_avqa
+
+        render_avqa(out_dir, scenes, profile, seed, manifest, progress)
     manifest["packed"] = _pack(out_dir, folders, profile.seconds, progress)
     manifest["media"] = _write_media(out_dir, scenes[:media], parts, profile, progress)
     manifest["complete"] = True

@@ -1,4 +1,5 @@
-"""Ablation grids: every variant × seed as its own run, then one table of mean ± std.
+"""Ablation grids: every variant × seed as its own run (planning and training; the measures are
+:mod:`mcdlib.train.study`'s).
 
 A grid file lists variants, one line per variant: a name and the ``key=value`` overrides that
 turn the base settings (preset + ``--set``) into that variant::
@@ -7,41 +8,35 @@ turn the base settings (preset + ``--set``) into that variant::
     no_contrastive: [model.contrastive=off]
     late_audio: [model.name=late, model.modalities=a]
 
-:func:`run_ablation` trains each variant with each seed into ``OUT/<variant>/seed<k>`` (a
-normal run folder, ``train.seed = k``), scores its best checkpoint on the evaluation split with
-the official evaluation, and writes ``OUT/ablation.csv`` and ``OUT/ablation.md``: the 13
-official accuracies per variant as mean ± standard deviation over seeds, plus ``train``
-(final-epoch train accuracy), ``val`` (val accuracy at the best epoch) and ``gap``
-(train − val, the overfitting measure of the decision-level fusion study). It is resumable:
-finished runs are skipped, interrupted ones resumed, scores already computed are reused.
-Under ``torchrun`` every run is trained with DDP; rank 0 scores the runs and writes the table.
+:func:`plan_runs` turns variants × seeds into runs in ``OUT/<variant>/seed<k>`` (a normal run
+folder, ``train.seed = k``), optionally on top of each model's tuned settings (``tuned.yaml``
+written by ``mcd tune``: base → tuned overrides → the variant's own overrides);
+:func:`train_runs` trains them resumably (finished runs are skipped, interrupted ones resumed;
+a finished run trained with other settings is refused, so a protocol never mixes
+configurations). Under ``torchrun`` every run is trained with DDP. Scoring, tables and verdicts:
+:func:`mcdlib.train.study.run_ablation`.
 """
 
 from __future__ import annotations
 
-import csv
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
-from mcdlib.config import Config, apply_overrides
-from mcdlib.errors import ConfigError, McdError
-from mcdlib.evaluation import REPORT_ROWS
+from mcdlib.config import Config, apply_overrides, load_config
+from mcdlib.errors import ConfigError, McdError, RunError
+from mcdlib.train.checkpoint import config_diff
 from mcdlib.train.distributed import setup
-from mcdlib.train.expectations import check_expectations, expectations_markdown
 from mcdlib.train.loop import ModelFactory, progress_bar, train
-from mcdlib.train.predict import evaluate_run
-from mcdlib.train.run_folder import RunFolder, read_json
+from mcdlib.train.run_folder import RunFolder
 
-#: the 13 official lines, in order
-ACCURACY_COLUMNS: tuple[str, ...] = tuple(row.label for row in REPORT_ROWS)
-#: train-vs-val columns appended to the table
-GAP_COLUMNS: tuple[str, ...] = ("train", "val", "gap")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: the cost of an epoch with ``train.eval_train`` relative to one without (an eval-mode forward
+#: costs ~0.27 of a training step for MCD at the classroom size, measured side by side)
+EVAL_TRAIN_COST = 1.25
 
 
 @dataclass(frozen=True)
@@ -62,93 +57,24 @@ class AblationRun:
     cfg: Config
 
 
-@dataclass
-class RunScores:
-    """What the table needs from one finished run."""
-
-    variant: str
-    seed: int
-    accuracies: dict[str, float | None]  # the 13 official lines on the evaluation split
-    train: float | None  # final-epoch train accuracy
-    val: float | None  # val accuracy at the best epoch
-
-    @property
-    def gap(self) -> float | None:
-        return None if self.train is None or self.val is None else self.train - self.val
-
-    def values(self) -> dict[str, float | None]:
-        return {**self.accuracies, "train": self.train, "val": self.val, "gap": self.gap}
-
-
-@dataclass
-class AblationTable:
-    """Mean and standard deviation per variant and column (None where no value exists)."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)  # {"variant", "seeds", col: (mean, std)}
-    columns: tuple[str, ...] = ACCURACY_COLUMNS + GAP_COLUMNS
-
-    def to_markdown(self, digits: int = 2) -> str:
-        head = ["variant", "seeds", *self.columns]
-        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for row in self.rows:
-            cells = [row["variant"], str(row["seeds"])]
-            cells += [format_mean_std(*row[c], digits=digits) for c in self.columns]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
-
-    def write_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["variant", "seeds"] + [f"{c} {s}" for c in self.columns for s in ("mean", "std")])
-            for row in self.rows:
-                values = [v for c in self.columns for v in row[c]]
-                writer.writerow([row["variant"], row["seeds"]] + ["" if v is None else round(v, 4) for v in values])
-        return path
-
-    @classmethod
-    def read_csv(cls, path: str | Path) -> "AblationTable":
-        """Read back a table written by :meth:`write_csv` (``ablation.csv``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise McdError(f"{path}: no ablation table there; run `mcd ablate ... --out {path.parent}` first")
-        with open(path, newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if not header or header[:2] != ["variant", "seeds"] or (len(header) - 2) % 2:
-                raise McdError(f"{path}: not an ablation table (expected 'variant,seeds,<column> mean,<column> std,...')")
-            columns = tuple(h[:-len(" mean")] for h in header[2::2])
-            if any(not h.endswith(" mean") for h in header[2::2]) or any(not h.endswith(" std") for h in header[3::2]):
-                raise McdError(f"{path}: not an ablation table (columns must alternate '<name> mean', '<name> std')")
-            rows = []
-            for line_no, values in enumerate(reader, start=2):
-                if not values:
-                    continue
-                if len(values) != len(header):
-                    raise McdError(f"{path}: line {line_no} has {len(values)} fields, the header {len(header)}")
-                try:
-                    numbers = [None if v == "" else float(v) for v in values[2:]]
-                    row: dict[str, Any] = {"variant": values[0], "seeds": int(values[1])}
-                except ValueError as exc:
-                    raise McdError(f"{path}: line {line_no}: {exc}") from None
-                for i, column in enumerate(columns):
-                    row[column] = (numbers[2 * i], numbers[2 * i + 1])
-                rows.append(row)
-        return cls(rows, columns)
-
-
 # --------------------------------------------------------------------------- grid files
+
+
+def read_yaml_file(path: str | Path, missing: str) -> Any:
+    """The content of a YAML settings file (grid, tuning file, tuned.yaml); ``missing``: what to
+    say after "<path>: " when the file does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: {missing}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
 
 
 def read_grid(path: str | Path) -> list[Variant]:
     """Parse a grid file (YAML mapping: variant name → list of ``key=value`` overrides)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: grid file not found (see ablations/mcd.yaml for an example)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml_file(path, "grid file not found (see ablations/mcd.yaml for an example)")
     return parse_grid(data, str(path))
 
 
@@ -156,6 +82,9 @@ def parse_grid(data: Any, source: str = "grid") -> list[Variant]:
     """Variants from an already-loaded mapping (``read_grid`` for files)."""
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{source}: expected one line per variant, e.g. 'no_contrastive: [model.contrastive=off]'")
+    if isinstance(data.get("models"), dict):
+        raise ConfigError(f"{source} is a tuning file (models / shared / own), not an ablation grid: "
+                          f"run it with `mcd tune --grid {source} ...`")
     variants = []
     for name, overrides in data.items():
         name = str(name)
@@ -173,19 +102,73 @@ def parse_grid(data: Any, source: str = "grid") -> list[Variant]:
     return variants
 
 
+def tuned_overrides(variant: Variant, base: Config, tuned: Mapping[str, Sequence[str]] | None,
+                    source: str = "grid") -> tuple[str, ...]:
+    """The tuned settings a variant starts from: the entry named like the variant, else the entry
+    of its model family (``model.name`` after its overrides: every MCD ablation uses MCD's)."""
+    if not tuned:
+        return ()
+    if variant.name in tuned:
+        return tuple(tuned[variant.name])
+    try:
+        family = apply_overrides(base, list(variant.overrides)).model.name
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: variant {variant.name!r}: {exc}") from None
+    if family not in tuned:
+        raise ConfigError(f"{source}: variant {variant.name!r} (model {family!r}) has no tuned settings "
+                          f"(tuned models: {', '.join(tuned)}); add {family!r} to the tuning grid and rerun "
+                          "`mcd tune`, or leave out --tuned")
+    return tuple(tuned[family])
+
+
 def plan_runs(variants: Sequence[Variant], base: Config, out_dir: str | Path, seeds: Sequence[int],
-              source: str = "grid") -> list[AblationRun]:
-    """Every (variant, seed) run with its settings; bad overrides fail here, before any training."""
+              source: str = "grid", tuned: Mapping[str, Sequence[str]] | None = None) -> list[AblationRun]:
+    """Every (variant, seed) run with its settings; bad overrides fail here, before any training.
+
+    ``tuned`` (model name → overrides, :func:`mcdlib.train.study.read_tuned`) is applied before
+    each variant's own overrides (see :func:`tuned_overrides`).
+    """
     runs = []
     for variant in variants:
         try:
-            cfg = apply_overrides(base, list(variant.overrides))
+            cfg = apply_overrides(base, list(tuned_overrides(variant, base, tuned, source)) + list(variant.overrides))
         except ConfigError as exc:
             raise ConfigError(f"{source}: variant {variant.name!r}: {exc}") from None
         for seed in seeds:
             seeded = apply_overrides(cfg, {"train.seed": seed})
             runs.append(AblationRun(variant.name, int(seed), Path(out_dir) / variant.name / f"seed{seed}", seeded))
     return runs
+
+
+@dataclass(frozen=True)
+class TunedSettings:
+    """``tuned.yaml`` (written by ``mcd tune``): each tuned model's overrides and the budget."""
+
+    overrides: dict[str, tuple[str, ...]]
+    budget: dict[str, Any]
+    source: str = ""
+    models: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "budget": self.budget, "models": self.models or
+                {name: {"overrides": list(o)} for name, o in self.overrides.items()}}
+
+
+def read_tuned(path: str | Path) -> TunedSettings:
+    """Read ``tuned.yaml``: ``{"budget": {...}, "models": {name: {"overrides": [key=value, ...], ...}}}``."""
+    path = Path(path)
+    data = read_yaml_file(path, "tuned settings not found; run `mcd tune --grid ablations/tuning.yaml ... "
+                                f"--out {path.parent}` first") or {}
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(f"{path}: expected 'models: {{name: {{overrides: [key=value, ...]}}}}' (written by mcd tune)")
+    overrides = {}
+    for name, entry in models.items():
+        values = (entry or {}).get("overrides") if isinstance(entry, dict) else None
+        if not isinstance(values, list) or not all(isinstance(o, str) and "=" in o for o in values):
+            raise ConfigError(f"{path}: model {name!r}: expected 'overrides: [key=value, ...]', got {values!r}")
+        overrides[str(name)] = tuple(values)
+    return TunedSettings(overrides, dict(data.get("budget") or {}), str(path), models)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -238,95 +221,88 @@ def train_one(run: AblationRun, progress: bool | None = None, datasets: Mapping[
     return ensure_trained(run.cfg, run.run_dir, progress, datasets, model_factory)
 
 
-def score_run(run: AblationRun, split: str, datasets: Mapping[str, Any] | None = None,
-              model_factory: ModelFactory | None = None, progress: bool | None = None) -> RunScores:
-    """The run's 13 official accuracies on ``split`` (cached in ``scores_<split>.json``)."""
+def check_planned(run: AblationRun) -> None:
+    """Refuse a finished run folder whose settings are not the planned ones (another preset,
+    other tuned settings, another number of epochs): a study never mixes configurations."""
     folder = RunFolder(run.run_dir)
-    scores_path = folder.scores(split)
-    fresh = scores_path.is_file() and scores_path.stat().st_mtime >= folder.best.stat().st_mtime
-    if not fresh:
-        evaluate_run(run.run_dir, split, dataset=(datasets or {}).get(split), model_factory=model_factory,
-                     progress=progress)
-    rows = read_json(scores_path)["rows"]
-    status = folder.status()
-    return RunScores(run.variant, run.seed, {c: rows.get(c) for c in ACCURACY_COLUMNS},
-                     status.get("final_train_acc"), status.get("best_val_acc"))
+    if not folder.config.is_file():
+        return
+    saved = load_config(folder.config)
+    diffs = config_diff(saved, run.cfg)
+    if saved.train.epochs != run.cfg.train.epochs:
+        diffs.append(f"train.epochs: {saved.train.epochs!r} -> {run.cfg.train.epochs!r}")
+    if diffs:
+        shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+        raise RunError(f"{run.run_dir} was trained with other settings than planned ({shown}); choose another "
+                       "--out folder for these settings, or delete that run folder to retrain it")
 
 
-def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path, seeds: Sequence[int] = (0, 1, 2),
-                 split: str = "test", progress: bool | None = None, *, train_missing: bool = True,
-                 datasets: Mapping[str, Any] | None = None,
-                 model_factory: ModelFactory | None = None, source: str = "grid") -> AblationTable:
-    """Train and score every variant × seed (resumably) and write ``ablation.csv`` / ``.md``.
-
-    ``datasets`` ({"train", "val", split}) and ``model_factory`` are passed to
-    :func:`mcdlib.train.train` (in-memory data in notebooks, fakes in tests). With
-    ``train_missing=False`` nothing is trained: the table covers the finished runs only (its
-    ``seeds`` column says how many each variant has).
-    """
-    runs = plan_runs(variants, base, out_dir, seeds, source)
-    if not train_missing:
-        runs = [run for run in runs if run_state(run.run_dir) == "finished"]
-    dist = setup(base.train.device)  # under torchrun: one process group for every run
+def train_runs(runs: Sequence[AblationRun], base: Config, progress: bool | None = None, *,
+               datasets: Mapping[str, Any] | None = None, model_factory: ModelFactory | None = None,
+               after_each=None, desc: str = "ablation") -> bool:
+    """Train (or resume, or skip) every run, in order; ``after_each(run)`` runs on rank 0 after
+    each one (e.g. scoring). Under torchrun: one process group for every run. Returns whether
+    this process is rank 0 (the one that writes tables)."""
+    dist = setup(base.train.device)
     try:
         show = (base.train.progress if progress is None else progress) and dist.is_main
-        scores = []
-        bar = progress_bar(runs, enabled=show, desc="ablation", unit="run")
+        bar = progress_bar(runs, enabled=show, desc=desc, unit="run")
         for run in bar:
             bar.set_postfix_str(f"{run.variant} seed {run.seed}")
             try:
+                if run_state(run.run_dir) == "finished":
+                    check_planned(run)
                 train_one(run, progress=show, datasets=datasets, model_factory=model_factory)
-                if dist.is_main:  # scoring writes files: rank 0 only
-                    scores.append(score_run(run, split, datasets, model_factory, progress=show))
+                if dist.is_main and after_each is not None:  # scoring writes files: rank 0 only
+                    after_each(run)
                 dist.barrier()
             except McdError as exc:
-                raise type(exc)(f"ablation run {run.run_dir} ({run.variant}, seed {run.seed}): {exc}") from None
+                raise type(exc)(f"{desc} run {run.run_dir} ({run.variant}, seed {run.seed}): {exc}") from None
     finally:
         dist.close()
-    table = aggregate(scores)
-    if not dist.is_main:
-        return table
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    table.write_csv(out / "ablation.csv")
-    (out / "ablation.md").write_text(f"Ablation on the {split} split: mean ± std over seeds "
-                                     f"{', '.join(map(str, seeds))} (accuracy %; train = final-epoch train "
-                                     "accuracy, val = val accuracy at the best epoch, gap = train - val)\n\n"
-                                     + table.to_markdown() + "\n## Expectations (tested, not forced)\n\n"
-                                     + expectations_markdown(check_expectations(table)))
-    return table
+    return dist.is_main
 
 
-# --------------------------------------------------------------------------- table math
+# --------------------------------------------------------------------------- the cost of a plan
 
 
-def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (n-1; 0.0 for one value), ignoring None."""
-    present = [float(v) for v in values if v is not None]
-    if not present:
-        return None, None
-    mean = sum(present) / len(present)
-    if len(present) == 1:
-        return mean, 0.0
-    var = sum((v - mean) ** 2 for v in present) / (len(present) - 1)
-    return mean, math.sqrt(var)
+def plan_summary(runs: Sequence[AblationRun], epoch_seconds: Mapping[str, float] | None = None) -> str:
+    """What a plan will train: runs and epochs per model family (finished runs cost nothing), and
+    the CPU time when ``epoch_seconds`` (model name → seconds per epoch, measured) is given."""
+    families: dict[str, dict[str, float]] = {}
+    for run in runs:
+        state = run_state(run.run_dir)
+        done = int(RunFolder(run.run_dir).status().get("epochs_done") or 0) if state == "interrupted" else 0
+        row = families.setdefault(run.cfg.model.name, {"runs": 0, "finished": 0, "epochs": 0})
+        row["runs"] += 1
+        row["finished"] += state == "finished"
+        left = 0 if state == "finished" else max(run.cfg.train.epochs - done, 0)
+        row["epochs"] += left * (EVAL_TRAIN_COST if run.cfg.train.eval_train else 1.0)
+    lines = [f"{'model':<8}{'runs':>6}{'finished':>10}{'epochs to train':>17}" + ("   CPU time" if epoch_seconds else "")]
+    total = 0.0
+    for name, row in families.items():
+        line = f"{name:<8}{row['runs']:>6}{row['finished']:>10}{row['epochs']:>17.0f}"
+        if epoch_seconds:
+            if name not in epoch_seconds:
+                line += "   (no --epoch-seconds for it)"
+            else:
+                seconds = row["epochs"] * float(epoch_seconds[name])
+                total += seconds
+                line += f"   {seconds / 3600:7.2f} h"
+        lines.append(line)
+    if epoch_seconds:
+        lines.append(f"total {total / 3600:.2f} CPU-process hours (an eval_train epoch counted as "
+                     f"{EVAL_TRAIN_COST} epochs)")
+    return "\n".join(lines)
 
 
-def aggregate(scores: Sequence[RunScores]) -> AblationTable:
-    """One row per variant (in first-seen order): mean ± std of every column over its seeds."""
-    table = AblationTable()
-    by_variant: dict[str, list[RunScores]] = {}
-    for s in scores:
-        by_variant.setdefault(s.variant, []).append(s)
-    for variant, runs in by_variant.items():
-        row: dict[str, Any] = {"variant": variant, "seeds": len(runs)}
-        for column in table.columns:
-            row[column] = mean_std([r.values()[column] for r in runs])
-        table.rows.append(row)
-    return table
-
-
-def format_mean_std(mean: float | None, std: float | None, digits: int = 2) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+def parse_epoch_seconds(text: str) -> dict[str, float]:
+    """``"mcd=38,avst=10"`` → ``{"mcd": 38.0, "avst": 10.0}``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"--epoch-seconds {text!r}: expected model=seconds pairs such as mcd=38,avst=10") from None
+    return out

@@ -11,9 +11,11 @@ Everything stored is loadable with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import random
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,8 @@ FORMAT = "mcdlib-checkpoint/1"
 #: config keys that do not change what a run computes (excluded from the config hash):
 #: where the data lives, how long to train, and how/where it runs (deterministic kernels or not)
 RUNTIME_KEYS: frozenset[str] = frozenset({
-    "preset", "data.root", "train.epochs", "train.progress", "train.device", "train.amp",
-    "train.threads", "train.deterministic",
+    "preset", "data.root", "data.cache_dir", "train.epochs", "train.progress", "train.device", "train.amp",
+    "train.threads", "train.eval_train", "train.deterministic",
 })
 
 #: DataSpec fields that name a feature input, for dimension-mismatch messages
@@ -118,17 +120,68 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` atomically (temporary file in the same folder, then ``os.replace``)."""
+    """Write ``payload`` atomically (temporary file in the same folder, then ``os.replace``).
+
+    A failed write (disk full, file-size limit, quota) leaves the previous file as it was and
+    raises RunError saying what happened and how to continue.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"format": FORMAT, **payload}, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        raise RunError(_write_failure(path, exc)) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return path
+
+
+def _write_failure(path: Path, exc: BaseException) -> str:
+    """The message of a failed checkpoint write: why, what is kept, what to do."""
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = f"OSError: {exc.strerror}"
+    else:  # torch's writer reports a short write as a RuntimeError: name the likely causes
+        detail = (str(exc).strip().splitlines() or [""])[-1][:160]
+        reason = f"{type(exc).__name__}: {detail}"
+        limit = _file_size_limit()
+        if limit is not None:
+            reason = f"the file-size limit (ulimit -f) of {limit / 2**10:.0f} KiB was reached; {reason}"
+    try:
+        reason += f"; {shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free on that disk"
+    except OSError:
+        pass
+    kept = (f"the previous {path.name} is kept unchanged" if path.is_file()
+            else f"no {path.name} was written yet")
+    run = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return (f"{path}: could not write the checkpoint ({reason}); {kept}. Free disk space (or raise the "
+            f"file-size limit), then continue with: mcd train --out {run} --resume")
+
+
+def _file_size_limit() -> int | None:
+    """The process's file-size limit in bytes (None when unlimited or unknown)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def check_same_data(saved: dict | None, current: dict | None, source: str | Path, what: str,
+                    splits: list[str], annotations: str | None = None) -> None:
+    """Refuse to ``what`` (resume, evaluate) a run on another dataset than it was trained on:
+    RunError naming both datasets and the files that differ (:mod:`mcdlib.data.fingerprint`)."""
+    from mcdlib.data.fingerprint import describe, fingerprint_differences
+
+    differences = fingerprint_differences(saved, current, splits, annotations)
+    if differences:
+        raise RunError(f"{source}: cannot {what}: the run was trained on {describe(saved)}, but the data given "
+                       f"is {describe(current)}; they differ in " + "; ".join(differences[:6])
+                       + ". Use the run's own dataset, or train a new run on this one")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -164,10 +217,16 @@ def check_resumable(payload: dict[str, Any], cfg: Config, source: str | Path, ru
 
 
 def check_spec(saved: dict[str, Any], spec, source: str | Path) -> None:
-    """The data a checkpoint was trained on must have the dimensions of the data at hand."""
+    """The data a checkpoint was trained on must have the dimensions of the data at hand.
+
+    A data side without a grid (``visual_grid`` None) is not compared: models that read no grid
+    are given none (:func:`mcdlib.train.loop.data_config_for`), and a model that needs one is
+    refused before it gets here."""
     current = spec.to_dict()
     problems = []
     for key, what in FEATURE_DIMS.items():
+        if key == "visual_grid" and current.get(key) is None:
+            continue
         if key in saved and key in current and _norm(saved[key]) != _norm(current[key]):
             problems.append(f"{what}: checkpoint has {key}={_norm(saved[key])}, data has {_norm(current[key])}")
     if problems:

@@ -11,7 +11,8 @@ the train split in the dataset's seeded order (assembled ahead on a background t
 :mod:`mcdlib.train.prefetch`), forward under autocast (CUDA only), add the cross-entropy on
 ``logits`` to the model's already-weighted auxiliary ``losses`` (or, in AVST's grounding stage,
 take the matching loss alone: :mod:`mcdlib.train.stages`), stop on a non-finite loss or gradient,
-clip, step Adam, then step the step-decay schedule; validate; append the epoch record to
+clip, step Adam, then step the step-decay schedule; validate (with ``train.eval_train``, also
+score the train split in eval mode: the honest train-val gap curve); append the epoch record to
 ``metrics.jsonl``; save ``checkpoints/last.pt`` (and ``best.pt`` when the val accuracy improved).
 The run folder layout is described in :mod:`mcdlib.train.run_folder`.
 
@@ -23,8 +24,10 @@ where reading costs nothing); the progress bar's running loss is read as often.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import os
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,9 +37,10 @@ import torch
 import torch.nn.functional as F
 
 from mcdlib.config import Config, save_yaml, to_dict
-from mcdlib.errors import RunError
-from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_spec, config_hash,
-                                     load_checkpoint, load_model_state, restore_rng_state,
+from mcdlib.errors import ConfigError, RunError
+from mcdlib.data.fingerprint import dataset_fingerprint
+from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_same_data, check_spec,
+                                     config_hash, load_checkpoint, load_model_state, restore_rng_state,
                                      save_checkpoint)
 from mcdlib.train.device import AmpSettings, amp_settings
 from mcdlib.train.distributed import Distributed, setup
@@ -44,7 +48,7 @@ from mcdlib.train.metrics import EpochMeter
 from mcdlib.train.prefetch import Prefetcher, move_batch
 from mcdlib.train.stages import has_partial_objective, stage_of, starts_stage, training_stages
 from mcdlib.utils.io import torch_threads
-from mcdlib.train.run_folder import (RunFolder, append_metrics, package_versions, read_metrics,
+from mcdlib.train.run_folder import (RunFolder, append_metrics, lock_run, package_versions, read_metrics,
                                      write_json, write_metrics)
 
 ModelFactory = Callable[[Any, Any], torch.nn.Module]
@@ -127,7 +131,7 @@ class Divergence:
 
 
 def open_datasets(cfg: Config, roles: tuple[str, ...] = ("train", "val"), dist: Distributed | None = None,
-                  progress: bool = True) -> dict[str, Any]:
+                  progress: bool = True, model_factory: ModelFactory | None = None) -> dict[str, Any]:
     """``AVQADataset`` for each split role (``train``/``val``/``test`` or a file's split name).
 
     Missing packed features are packed first (resumable); later splits share the first one's
@@ -137,21 +141,61 @@ def open_datasets(cfg: Config, roles: tuple[str, ...] = ("train", "val"), dist: 
     from mcdlib.data.dataset import AVQADataset, ensure_packed
 
     dist = dist or Distributed()
+    data_cfg = data_config_for(cfg, model_factory)
 
     def open_all() -> dict[str, Any]:
-        first = AVQADataset(cfg.data, roles[0], progress=progress)
+        first = AVQADataset(data_cfg, roles[0], progress=progress)
         out = {roles[0]: first}
         for role in roles[1:]:
-            out[role] = AVQADataset(cfg.data, role, first.answer_vocab, first.question_vocab, progress=progress)
+            out[role] = AVQADataset(data_cfg, role, first.answer_vocab, first.question_vocab, progress=progress)
         return out
 
     if dist.is_main:
-        ensure_packed(cfg.data, progress=progress)
+        ensure_packed(data_cfg, progress=progress)
         datasets = open_all()
     dist.barrier()
     if not dist.is_main:
         datasets = open_all()
     return datasets
+
+
+def data_config_for(cfg: Config, model_factory: ModelFactory | None = None):
+    """``cfg.data`` as the model needs it: a model that reads no grid gets no grid (so a large
+    grid folder such as res18_14x14 is neither packed nor loaded for it), and a model that needs
+    one (AVST) is refused with the fix when none resolves, instead of training on a one-cell grid."""
+    from mcdlib.data.features import feature_names, resolve_data_config
+
+    needed = model_features(cfg.model, model_factory)
+    if needed is None:
+        return cfg.data
+    resolved = resolve_data_config(cfg.data)
+    if "visual_grid" in needed and resolved.visual_grid is None:
+        folders = ", ".join(feature_names(resolved.root)) or "none"
+        raise ConfigError(
+            f"model.name={cfg.model.name} needs a visual grid feature (per second [G, D] cells or a [D, H, W] map) "
+            f"but none resolves in {resolved.root / 'feats'} (folders: {folders}); extract one "
+            "(data_scripts/extract_features.py --visual-encoder resnet18 writes res18_14x14), link the official "
+            f"res18_14x14 folder into {resolved.root / 'feats'}, or name a grid folder with "
+            "--set data.visual_grid_feature=NAME")
+    if "visual_grid" not in needed and resolved.visual_grid is not None:
+        return dataclasses.replace(cfg.data, visual_grid_feature="none")
+    return cfg.data
+
+
+def data_summary(dataset, cfg: Config) -> dict[str, Any]:
+    """What a run read: dataset folder, annotation format and version, feature names, seconds,
+    segments, text encoder."""
+    data = getattr(dataset, "data", None)
+    fmt = getattr(dataset, "format", None)
+    return {
+        "root": str(cfg.data.root),
+        "format": getattr(fmt, "name", None) or getattr(cfg.data, "format", "auto"),
+        "annotations": getattr(dataset, "annotations", None) or cfg.data.annotations,
+        "features": ({"audio": data.audio, "visual": data.visual, "visual_grid": data.visual_grid}
+                     if data is not None else None),
+        "seconds": getattr(data, "seconds", None), "segments": getattr(data, "segments", cfg.data.segments),
+        "text_model": getattr(dataset, "text_model", cfg.data.text_model),
+    }
 
 
 def open_dataset(cfg: Config, split: str, progress: bool = True):
@@ -161,7 +205,10 @@ def open_dataset(cfg: Config, split: str, progress: bool = True):
 
 def check_not_empty(dataset, split: str, cfg: Config):
     if len(dataset) == 0:
-        where = Path(cfg.data.root) / cfg.data.annotations / f"avqa-{split}.json"
+        from mcdlib.data.formats import get_format
+
+        where = get_format(cfg.data).split_path(cfg.data.root, split,
+                                                getattr(dataset, "annotations", None) or cfg.data.annotations)
         raise RunError(f"{where}: the {split!r} split holds no questions; check the annotation file "
                        "(mcd data check) or choose another split in data.*_split")
     return dataset
@@ -199,7 +246,7 @@ def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.dev
     ``features``: the deep features to load (:func:`mcdlib.models.feature_inputs`)."""
     dist = dist or Distributed(device=device)
     model.eval()
-    meter = EpochMeter()
+    meter = EpochMeter(getattr(dataset, "scheme", None))
     total = dataset.num_batches(batch_size, dist.world_size, False)
     with device_batches(dataset, device, batch_size=batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
                         world_size=dist.world_size, drop_last=False, features=features) as batches:
@@ -257,7 +304,8 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     dist = setup(cfg.train.device)
     try:
         deterministic = resolve_deterministic(cfg.train.deterministic, dist.device)
-        with deterministic_mode(deterministic, dist.device), torch_threads(cfg.train.threads):
+        with (lock_run(out_dir, "mcd train") if dist.is_main else contextlib.nullcontext()), \
+                deterministic_mode(deterministic, dist.device), torch_threads(cfg.train.threads):
             trainer = Trainer(cfg, out_dir, dist, progress=cfg.train.progress if progress is None else progress,
                               datasets=datasets, model_factory=model_factory)
             return trainer.fit(resume=resume)
@@ -276,12 +324,16 @@ class Trainer:
         self.device = dist.device
         self.progress = bool(progress) and dist.is_main
         self.amp = amp_settings(self.device, cfg.train.amp)
-        datasets = datasets if datasets is not None else open_datasets(cfg, ("train", "val"), dist, self.progress)
+        own_data = datasets is None  # read from cfg.data: fingerprinted (mcdlib.data.fingerprint)
+        datasets = datasets if datasets is not None else open_datasets(cfg, ("train", "val"), dist, self.progress,
+                                                                        model_factory)
         self.train_data = check_not_empty(datasets["train"], cfg.data.train_split, cfg)
         self.val_data = check_not_empty(datasets["val"], cfg.data.val_split, cfg)
         self.spec = self.train_data.spec
+        self.data_info = data_summary(self.train_data, cfg)
         check_spec(self.spec.to_dict(), self.val_data.spec, f"{cfg.data.val_split} split vs {cfg.data.train_split} split")
         self.answers = answers_of(self.train_data, cfg)
+        self.dataset_fp = dataset_fingerprint(cfg.data) if own_data else None
         self.stages = training_stages(cfg)
         self.check_every = host_check_interval(self.device)
         torch.manual_seed(cfg.train.seed)
@@ -355,6 +407,11 @@ class Trainer:
     def restore(self, payload: dict[str, Any]) -> None:
         source = self.run.last
         check_resumable(payload, self.cfg, source, self.run.root)
+        check_same_data(payload.get("dataset"), self.dataset_fp, source, "resume",
+                        [self.cfg.data.train_split, self.cfg.data.val_split], self.cfg.data.annotations)
+        if self.cfg.train.epochs < int(payload["epoch"]):
+            raise RunError(f"{source}: cannot resume to train.epochs={self.cfg.train.epochs}: the run has already "
+                           f"done {payload['epoch']} epochs; set train.epochs to {payload['epoch']} or more")
         check_spec(payload["spec"], self.spec, source)
         load_model_state(self.model, payload["model"], source, payload["config"].get("model"), self.cfg.model)
         self.optimizer.load_state_dict(payload["optimizer"])
@@ -377,7 +434,7 @@ class Trainer:
         torch.manual_seed(epoch_seed(cfg.seed, epoch, dist.rank))
         model = self.wrapped
         model.train()
-        meter = EpochMeter()
+        meter = EpochMeter(getattr(self.train_data, "scheme", None))
         stage = stage_of(self.stages, epoch)
         total = self.train_data.num_batches(cfg.batch_size, dist.world_size, False)
         if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
@@ -449,7 +506,7 @@ class Trainer:
             "spec": self.spec.to_dict(), "type_object_features": self.spec.type_object_features,
             "answers": list(self.answers),
             "best": {"epoch": self.best_epoch, "acc": self.best_acc, "elapsed_s": self.time_to_best},
-            "elapsed_s": self.elapsed, "started": self.started,
+            "elapsed_s": self.elapsed, "started": self.started, "dataset": self.dataset_fp,
         }
 
     def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
@@ -459,17 +516,19 @@ class Trainer:
         n_params = sum(p.numel() for p in self.model.parameters())
         out = {
             "status": status, "run_dir": str(self.run.root), "model": self.cfg.model.name,
-            "preset": self.cfg.preset, "config_hash": self.hash,
+            "preset": self.cfg.preset, "config_hash": self.hash, "data": self.data_info,
             "epochs_done": self.epochs_done, "epochs": self.cfg.train.epochs,
             "best_epoch": self.best_epoch, "best_val_acc": self.best_acc,
             "best_val_cells": (best.get("val") or {}).get("cells"),
             "train_acc_at_best": (best.get("train") or {}).get("acc"),
+            "train_eval_acc_at_best": (best.get("train_eval") or {}).get("acc"),
             "final_train_acc": (last.get("train") or {}).get("acc"),
             "final_val_acc": (last.get("val") or {}).get("acc"),
             "timings": {"total_s": round(self.elapsed, 3), "time_to_best_s": round(self.time_to_best, 3),
                         "mean_epoch_s": round(self.elapsed / max(len(records), 1), 3)},
             "device": str(self.device), "amp": self.amp.name, "world_size": self.dist.world_size,
             "parameters": n_params, "versions": package_versions(), "started": self.started,
+            "dataset": self.dataset_fp,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         if error:
@@ -479,10 +538,18 @@ class Trainer:
     def write_status(self, status: str, error: str | None = None) -> dict[str, Any]:
         summary = self.summary(status, error)
         if self.dist.is_main:
-            write_json(self.run.run_json, summary)
+            try:
+                write_json(self.run.run_json, summary)
+            except OSError as exc:  # e.g. the disk is full: say so, keep the error that got us here
+                if status == "running":
+                    raise RunError(f"{self.run.run_json}: cannot write the run status ({exc.strerror or exc}); "
+                                   f"free disk space, then resume: mcd train --out {self.run.root} --resume") from None
+                print(f"mcd: warning: could not record status {status!r} in {self.run.run_json} "
+                      f"({exc.strerror or exc})", file=sys.stderr)
         return summary
 
-    def end_epoch(self, epoch: int, train_rec: dict, val_rec: dict | None, seconds: float, lr: float) -> None:
+    def end_epoch(self, epoch: int, train_rec: dict, val_rec: dict | None, seconds: float, lr: float,
+                  train_eval_rec: dict | None = None) -> None:
         """Record the epoch, update the best epoch, write checkpoints (rank 0 only)."""
         self.elapsed += seconds
         improved = val_rec is not None and (self.best_acc is None or val_rec["acc"] > self.best_acc)
@@ -490,9 +557,12 @@ class Trainer:
             self.best_epoch, self.best_acc, self.time_to_best = epoch, val_rec["acc"], self.elapsed
         self.epochs_done = epoch
         if self.dist.is_main:
-            append_metrics(self.run.metrics, {"epoch": epoch, "stage": stage_of(self.stages, epoch).name, "lr": lr,
-                                              "train": train_rec, "val": val_rec, "best": improved,
-                                              "epoch_s": round(seconds, 3), "elapsed_s": round(self.elapsed, 3)})
+            record = {"epoch": epoch, "stage": stage_of(self.stages, epoch).name, "lr": lr, "train": train_rec,
+                      "val": val_rec}
+            if self.cfg.train.eval_train:
+                record["train_eval"] = train_eval_rec
+            append_metrics(self.run.metrics, {**record, "best": improved, "epoch_s": round(seconds, 3),
+                                              "elapsed_s": round(self.elapsed, 3)})
             payload = self.payload(epoch)
             save_checkpoint(self.run.last, payload)
             if improved:
@@ -504,6 +574,8 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
         self.prepare_folder(resume)
+        if self.dist.is_main and self.progress:
+            print(f"{self.cfg.model.name}: data {format_data(self.data_info)}")
         cfg = self.cfg.train
         status, error = "interrupted", None
         try:
@@ -517,16 +589,20 @@ class Trainer:
                 lr = self.optimizer.param_groups[0]["lr"]
                 try:
                     train_rec = self.train_epoch(epoch)
-                    val_rec = None
+                    val_rec = train_eval_rec = None
                     if epoch % max(cfg.eval_every, 1) == 0 or epoch == cfg.epochs:
                         val_rec = evaluate(self.model, self.val_data, cfg.batch_size, self.device, self.amp,
                                            self.dist, self.progress, features=self.features).summary(self.dist)
+                        if cfg.eval_train:  # the same weights in eval mode on the train split
+                            train_eval_rec = evaluate(self.model, self.train_data, cfg.batch_size, self.device,
+                                                      self.amp, self.dist, self.progress, desc="train (eval mode)",
+                                                      features=self.features).summary(self.dist)
                 except torch.cuda.OutOfMemoryError:
                     raise RunError(
                         f"{self.run.root}: CUDA out of memory at batch size {cfg.batch_size} (epoch {epoch}); "
                         f"try --set train.batch_size={max(cfg.batch_size // 2, 1)} in a new --out folder") from None
                 self.scheduler.step()
-                self.end_epoch(epoch, train_rec, val_rec, time.perf_counter() - start, lr)
+                self.end_epoch(epoch, train_rec, val_rec, time.perf_counter() - start, lr, train_eval_rec)
                 if val_rec is not None:
                     epochs.set_postfix(val_acc=f"{val_rec['acc']:.2f}", best=self.best_epoch)
             epochs.close()
@@ -544,12 +620,22 @@ class Trainer:
         return summary
 
 
+def format_data(data: dict[str, Any]) -> str:
+    """``ROOT, annotations V, features audio=A visual=V grid=G`` (a run's :func:`data_summary`)."""
+    features = data.get("features") or {}
+    names = " ".join(f"{k.replace('visual_grid', 'grid')}={v or '-'}" for k, v in features.items())
+    form = " (AVQA multiple choice)" if data.get("format") == "avqa" else ""
+    return f"{data['root']}{form}, annotations {data['annotations']}" + (f", features {names}" if names else "")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The short text printed at the end of a run."""
     t = summary["timings"]
     lines = [f"run {summary['run_dir']}: {summary['model']} ({summary['status']}), "
              f"{summary['epochs_done']}/{summary['epochs']} epochs in {format_seconds(t['total_s'])} "
              f"on {summary['device']} (x{summary['world_size']})"]
+    if summary.get("data"):
+        lines.append(f"  data: {format_data(summary['data'])}")
     if summary.get("best_epoch") is not None:
         lines.append(f"  best epoch {summary['best_epoch']}: val acc {summary['best_val_acc']:.2f} "
                      f"(reached after {format_seconds(t['time_to_best_s'])}); "

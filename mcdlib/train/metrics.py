@@ -9,7 +9,8 @@
 
 The accuracies (in %, None for a cell without questions) come from
 :func:`mcdlib.evaluation.evaluate_indices` (the official cell logic: argmax answer, per
-(scenario, type) cell, scenario and overall pooled over questions), each question counted
+(scenario, type) cell, scenario and overall pooled over questions; for AVQA data the dataset's
+scheme: per question type, relation and overall), each question counted
 once: DDP shards padded to equal length repeat a few questions, which are dropped by id. The
 mean losses are over every sample seen (pads included).
 """
@@ -28,7 +29,8 @@ from mcdlib.train.distributed import Distributed
 class EpochMeter:
     """Accumulates one pass over a split (on the device: no host sync per step)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheme=None) -> None:
+        self.scheme = scheme  # the dataset's ReportScheme (None: MUSIC-AVQA)
         self._sums: dict[str, torch.Tensor] = {}
         self._count = 0
         self._pred: list[torch.Tensor] = []
@@ -75,10 +77,10 @@ class EpochMeter:
     def summary(self, dist: Distributed | None = None) -> dict[str, Any]:
         """The epoch record, reduced over every rank (every rank gets the same record)."""
         states = dist.gather(self.local_state()) if dist is not None else [self.local_state()]
-        return summarize(states)
+        return summarize(states, self.scheme)
 
 
-def summarize(states: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(states: list[dict[str, Any]], scheme=None) -> dict[str, Any]:
     """Merge per-rank :meth:`EpochMeter.local_state` dicts into an epoch record."""
     count = sum(s["count"] for s in states)
     names: list[str] = []
@@ -92,7 +94,8 @@ def summarize(states: list[dict[str, Any]]) -> dict[str, Any]:
     arrays = {k: np.concatenate([s[k] for s in states]) for k in ("question_id", "answer", "pred", "cell")}
     _, first = np.unique(arrays["question_id"], return_index=True)  # DDP shards repeat a few questions
     first.sort()
-    result = evaluate_indices(arrays["answer"][first], arrays["pred"][first], arrays["cell"][first])
+    result = evaluate_indices(arrays["answer"][first], arrays["pred"][first], arrays["cell"][first],
+                              scheme=scheme)
     record["n"] = result.n
     record["acc"] = result.overall
     record["cells"] = {label: acc for label, acc, _, _ in result.rows()}

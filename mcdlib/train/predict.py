@@ -8,7 +8,8 @@
 :func:`predict` loads a run's checkpoint (``best`` by default) with the settings stored in it,
 checks that the split's features have the dimensions the model was trained on, and writes
 ``<run>/predictions_<split>.json`` (question_id → answer, the format of
-:func:`mcdlib.evaluation.load_predictions`). :func:`evaluate_run` scores those predictions
+:func:`mcdlib.evaluation.load_predictions`; for AVQA multiple choice question id → the index
+of the chosen option, an integer as AVQA's ``answer`` field). :func:`evaluate_run` scores those predictions
 with the official evaluation against the split's own annotation records (types read from the
 file being evaluated) and writes ``<run>/scores_<split>.json``.
 """
@@ -23,11 +24,12 @@ import torch
 
 from mcdlib.config import Config, from_dict
 from mcdlib.evaluation import EvaluationResult, evaluate, save_predictions
-from mcdlib.train.checkpoint import check_spec, load_checkpoint, load_model_state
+from mcdlib.data.fingerprint import dataset_fingerprint
+from mcdlib.train.checkpoint import check_same_data, check_spec, load_checkpoint, load_model_state
 from mcdlib.train.device import amp_settings, resolve_device
 from mcdlib.train.loop import (ModelFactory, check_not_empty, default_model_factory, evaluate as run_model,
                                model_features, open_dataset)
-from mcdlib.train.run_folder import RunFolder, write_json
+from mcdlib.train.run_folder import RunFolder, lock_run, write_json
 
 
 def run_config(run_dir: str | Path, checkpoint: str = "best", data_root: str | Path | None = None
@@ -67,15 +69,23 @@ class LoadedRun:
 def load_trained_model(run_dir: str | Path, split: str, checkpoint: str = "best", *,
                        data_root: str | Path | None = None, dataset=None,
                        model_factory: ModelFactory | None = None, device: str | None = None,
-                       progress: bool = True) -> LoadedRun:
+                       progress: bool = True, allow_other_data: bool = False) -> LoadedRun:
     """The run's ``checkpoint`` loaded into a freshly built model, checked against the ``split``
-    it will read (feature dimensions, vocabularies); ``dataset``/``model_factory`` as in
+    it will read (the same dataset as in training, by its fingerprint, unless
+    ``allow_other_data``; feature dimensions, vocabularies); ``dataset``/``model_factory`` as in
     :func:`mcdlib.train.train`."""
     run = RunFolder(run_dir)
     cfg, payload = run_config(run_dir, checkpoint, data_root)
     source = run.checkpoint(checkpoint)
+    opened = dataset is None
     dataset = (check_not_empty(dataset, split, cfg) if dataset is not None
                else open_dataset(cfg, split, progress=progress))
+    if not allow_other_data and (opened or hasattr(dataset, "cfg")):
+        from mcdlib.data.dataset import split_name
+
+        check_same_data(payload.get("dataset"), dataset_fingerprint(cfg.data), source,
+                        f"evaluate on {cfg.data.root} (pass --allow-other-data to do it anyway)",
+                        [cfg.data.train_split, split_name(cfg.data, split)], cfg.data.annotations)
     check_spec(payload["spec"], dataset.spec, f"{source} vs the {split!r} split of {cfg.data.root}")
     spec = dataset.spec
     if payload.get("type_object_features") is not None:
@@ -88,22 +98,34 @@ def load_trained_model(run_dir: str | Path, split: str, checkpoint: str = "best"
 
 def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_root: str | Path | None = None,
             dataset=None, model_factory: ModelFactory | None = None, batch_size: int | None = None,
-            device: str | None = None, progress: bool | None = None) -> dict[str, str]:
+            device: str | None = None, progress: bool | None = None,
+            allow_other_data: bool = False) -> dict[str, str | int]:
     """Answer every question of ``split`` with the run's ``checkpoint`` (``best``, ``last`` or a
-    path); returns question_id (string) → answer and writes ``<run>/predictions_<split>.json``.
+    path); returns question_id (string) → answer (multiple choice: the option index) and writes
+    ``<run>/predictions_<split>.json`` (holding the run folder's lock meanwhile).
 
     ``dataset`` and ``model_factory`` replace ``AVQADataset`` and ``build_model`` (as in
-    :func:`mcdlib.train.train`).
+    :func:`mcdlib.train.train`). A dataset other than the one the run was trained on (its
+    fingerprint) is refused unless ``allow_other_data``.
     """
+    RunFolder(run_dir).require_config()
+    with lock_run(run_dir, "mcd eval"):
+        return _predict(run_dir, split, checkpoint, data_root, dataset, model_factory, batch_size, device,
+                        progress, allow_other_data)
+
+
+def _predict(run_dir, split, checkpoint, data_root, dataset, model_factory, batch_size, device, progress,
+             allow_other_data) -> dict[str, str]:
     loaded = load_trained_model(run_dir, split, checkpoint, data_root=data_root, dataset=dataset,
-                                model_factory=model_factory, device=device)
+                                model_factory=model_factory, device=device, allow_other_data=allow_other_data)
     model, cfg, dataset, torch_device = loaded.model, loaded.cfg, loaded.dataset, loaded.device
     answers = loaded.answers
-    predictions: dict[str, str] = {}
+    choices = bool(getattr(loaded.spec, "multiple_choice", False))
+    predictions: dict[str, str | int] = {}
 
     def collect(batch: dict[str, torch.Tensor], logits: torch.Tensor) -> None:
         for qid, index in zip(batch["question_id"].tolist(), logits.argmax(-1).tolist()):
-            predictions[str(qid)] = answers[index]
+            predictions[str(qid)] = index if choices else answers[index]
 
     show = cfg.train.progress if progress is None else progress
     run_model(model, dataset, batch_size or cfg.train.batch_size, torch_device,
@@ -115,18 +137,27 @@ def predict(run_dir: str | Path, split: str, checkpoint: str = "best", *, data_r
 
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", *,
                  data_root: str | Path | None = None, dataset=None, model_factory: ModelFactory | None = None,
-                 progress: bool | None = None) -> EvaluationResult:
+                 progress: bool | None = None, allow_unfinished: bool = False,
+                 allow_other_data: bool = False) -> EvaluationResult:
     """Predict ``split`` with the run's checkpoint and score it with the official evaluation.
 
-    Writes ``predictions_<split>.json`` and ``scores_<split>.json`` (the 13 lines) in the run.
+    Writes ``predictions_<split>.json`` and ``scores_<split>.json`` (the 13 lines, the run's
+    status and epochs done) in the run. An unfinished run (interrupted, killed) is refused
+    unless ``allow_unfinished``; another dataset than the run's unless ``allow_other_data``.
     """
     run = RunFolder(run_dir)
-    dataset = dataset if dataset is not None else open_run_split(run_dir, split, checkpoint, data_root)
-    predictions = predict(run_dir, split, checkpoint, data_root=data_root, dataset=dataset,
-                          model_factory=model_factory, progress=progress)
-    result = evaluate(predictions, dataset.questions, source=f"{run.root} ({split}, {checkpoint} checkpoint)",
-                      predictions_name=str(run.predictions(split)))
-    write_json(run.scores(split), {"split": split, "checkpoint": checkpoint, "n": result.n,
-                                   "rows": {label: acc for label, acc, _, _ in result.rows()},
-                                   "correct": list(result.correct), "total": list(result.total)})
+    run.require_config()
+    with lock_run(run_dir, "mcd eval"):
+        status = run.require_finished(allow_unfinished)
+        dataset = dataset if dataset is not None else open_run_split(run_dir, split, checkpoint, data_root)
+        predictions = predict(run_dir, split, checkpoint, data_root=data_root, dataset=dataset,
+                              model_factory=model_factory, progress=progress, allow_other_data=allow_other_data)
+        result = evaluate(predictions, dataset.questions, source=f"{run.root} ({split}, {checkpoint} checkpoint)",
+                          predictions_name=str(run.predictions(split)), unknown_answers="score",
+                          annotations=getattr(dataset, "annotations", ""))
+        write_json(run.scores(split), {"split": split, "checkpoint": checkpoint, "annotations": result.annotations,
+                                       "n": result.n,
+                                       "rows": {label: acc for label, acc, _, _ in result.rows()},
+                                       "correct": list(result.correct), "total": list(result.total),
+                                       "run_status": status.get("status"), "epochs_done": status.get("epochs_done")})
     return result

@@ -10,6 +10,11 @@
       run.json             status, best epoch, val accuracy, timings, device, versions
       predictions_<split>.json   written by mcdlib.train.predict
       scores_<split>.json        the official 13 lines of those predictions
+      .lock                while a process writes here: its pid and host (mcdlib.utils.lock)
+
+One process at a time writes a run folder: training, resuming and evaluating take the folder's
+lock (:func:`lock_run`); a second process is refused naming the holder, and a lock left by a
+killed process is taken over with a notice.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from mcdlib.errors import RunError
+from mcdlib.errors import ConfigError, RunError
+from mcdlib.utils.names import safe_name
+from mcdlib.utils.lock import FolderLock, pid_alive, read_holder
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,10 @@ class RunFolder:
         return Path(which)
 
     def predictions(self, split: str) -> Path:
-        return self.root / f"predictions_{split}.json"
+        return self.root / f"predictions_{safe_name(split, what='split name', error=ConfigError)}.json"
 
     def scores(self, split: str) -> Path:
-        return self.root / f"scores_{split}.json"
+        return self.root / f"scores_{safe_name(split, what='split name', error=ConfigError)}.json"
 
     def status(self) -> dict[str, Any]:
         """The content of ``run.json`` (``{}`` when absent)."""
@@ -76,11 +83,37 @@ class RunFolder:
     def is_finished(self) -> bool:
         return self.status().get("status") == "finished"
 
+    def describe_status(self) -> str:
+        """``"finished, 3/3 epochs"``, ``"interrupted, 1/3 epochs"``; a run whose run.json still
+        says running while no process holds its lock is reported as killed."""
+        status = self.status()
+        state = status.get("status", "unknown (no run.json)")
+        holder = read_holder(self.root)
+        if state == "running" and (holder is None or (holder.on_this_host and not pid_alive(holder.pid))):
+            state = "killed or crashed while running"
+        done, total = status.get("epochs_done"), status.get("epochs")
+        return f"{state}, {done}/{total} epochs" if done is not None else state
+
+    def require_finished(self, allow_unfinished: bool = False, what: str = "evaluate") -> dict[str, Any]:
+        """The run's status; RunError for an unfinished run unless ``allow_unfinished``."""
+        status = self.status()
+        if status.get("status") != "finished" and not allow_unfinished:
+            raise RunError(f"{self.root}: the run is not finished ({self.describe_status()}); resume it with "
+                           f"`mcd train --out {self.root} --resume`, or {what} its checkpoint as it is with "
+                           "--allow-unfinished")
+        return status
+
     def require_config(self) -> Path:
         if not self.config.is_file():
             raise RunError(f"{self.root}: not a run folder (no config.yaml); "
                            f"train one with: mcd train --data DIR --model mcd --out {self.root}")
         return self.config
+
+
+def lock_run(root: str | Path, what: str = "mcd train") -> FolderLock:
+    """The run folder's exclusive lock (a context manager; creates the folder, RunError when it
+    cannot or another live process holds it)."""
+    return FolderLock(root, what=what, error=RunError)
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -139,11 +172,16 @@ def write_metrics(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def append_metrics(path: str | Path, record: dict[str, Any]) -> None:
-    """Append one epoch record (flushed and fsynced)."""
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record, default=_jsonable) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one epoch record (flushed and fsynced; RunError when the disk refuses)."""
+    try:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(record, default=_jsonable) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise RunError(f"{path}: cannot record epoch {record.get('epoch')} ({exc.strerror or exc}); the "
+                       f"checkpoints of the epochs before are kept: free disk space, then resume with "
+                       f"mcd train --out {Path(path).parent} --resume") from None
 
 
 def package_versions() -> dict[str, str]:

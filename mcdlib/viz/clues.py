@@ -18,7 +18,8 @@ and unit-tested on toy tensors:
   the mass a uniform attention would put there;
 * :func:`clue_figure`, :func:`alignment_figure` - figures;
 * :func:`choose_video`, :func:`explorer_options`, :func:`explorer_view` - the update logic of
-  the notebook's question explorer (the widget itself only calls these).
+  the notebook's question explorer; :func:`clue_explorer` - the widget
+  (:class:`mcdlib.viz.explorer.Explorer`), which only calls these.
 
 CHOICE (mcdlib, not the paper's): a segment's relevance is its attention averaged over the real
 question tokens (:func:`mcdlib.models.aggregator.segment_relevance`); an instrument "sounds" in
@@ -108,9 +109,10 @@ def question_mask(batch: Mapping[str, torch.Tensor], question_kind: str = "token
     return batch["q_mask"]
 
 
-def token_labeler(question_kind: str = "tokens", text_model: str = "minilm") -> TokenLabeler:
+def token_labeler(question_kind: str = "tokens", text_model: str = "minilm", source: str = "") -> TokenLabeler:
     """A function giving the labels of a question's real tokens, as the model saw them:
-    reference words for the LSTM, MiniLM wordpieces (with [CLS]/[SEP]) or the hash encoder's
+    reference words for the LSTM, MiniLM wordpieces (with [CLS]/[SEP]), CLIP's BPE tokens
+    (``source``: the CLIP model's folder, ``data.text_model_source``) or the hash encoder's
     words for frozen token features."""
     if question_kind == "lstm":
         return lambda q: list(q.tokens)
@@ -120,7 +122,7 @@ def token_labeler(question_kind: str = "tokens", text_model: str = "minilm") -> 
         return lambda q: HashTextEncoder.words(q.text)
     from mcdlib.encoders.text import get_text_encoder
 
-    tokenizer = get_text_encoder(text_model).tokenizer
+    tokenizer = get_text_encoder(text_model, source).tokenizer
     return lambda q: tokenizer.convert_ids_to_tokens(tokenizer(q.text)["input_ids"])
 
 
@@ -350,20 +352,27 @@ def _edges(clue: QuestionClues) -> np.ndarray:
     return np.append(clue.segment_seconds, clue.segment_seconds[-1] + clue.segment_length)
 
 
-def clue_caption(clue: QuestionClues) -> str:
-    """One line of Markdown: question, cell, true and predicted answer."""
+def clue_caption(clue: QuestionClues, html: bool = False) -> str:
+    """One line: question, cell, true and predicted answer, as Markdown (or as HTML for a widget)."""
+    if html:
+        from html import escape
+
+        bold, code = (lambda s: f"<b>{escape(s)}</b>"), (lambda s: f"<code>{escape(s)}</code>")
+        plain = escape
+    else:
+        bold, code, plain = (lambda s: f"**{s}**"), (lambda s: f"`{s}`"), (lambda s: s)
     mark = "✓" if clue.correct else "✗"
-    return (f"**{clue.text}** ({clue.cell_label}; video `{clue.video_id}`, question {clue.question_id}) — "
-            f"answer **{clue.answer}**, predicted **{clue.predicted}** {mark}")
+    return (f"{bold(clue.text)} ({plain(clue.cell_label)}; video {code(clue.video_id)}, question "
+            f"{clue.question_id}) — answer {bold(clue.answer)}, predicted {bold(clue.predicted)} {mark}")
 
 
-def clue_figure(clue: QuestionClues, scene: Scene | None = None):
+def clue_figure(clue: QuestionClues, scene: Scene | None = None, pyplot: bool = True):
     """The clues of one question on the scene's time axis: who sounds when (when ``scene`` is
     given), the per-segment relevance of every map, each map as a tokens × seconds heatmap (one
     colour scale for all, from 0, so a near-uniform map looks flat), and the question's
-    attention over its text objects."""
-    import matplotlib.pyplot as plt
-
+    attention over its text objects. ``pyplot=False``: a figure outside pyplot, for widgets
+    (:func:`mcdlib.viz.render.new_figure`)."""
+    from mcdlib.viz.render import new_figure
     from mcdlib.viz.scene import timeline_figure
 
     names = sorted(clue.maps, key=lambda n: (SEGMENT_MAP.match(n)["branch"], SEGMENT_MAP.match(n)["level"] != "low"))
@@ -372,7 +381,7 @@ def clue_figure(clue: QuestionClues, scene: Scene | None = None):
     rows = (1 if scene is not None else 0) + 2 + (1 if branches else 0)
     height = [1.4] * (1 if scene is not None else 0) + [1.3, 0.25 * len(clue.tokens) + 1.0] + \
         ([0.25 * len(clue.tokens) + 1.2] if branches else [])
-    fig = plt.figure(figsize=(3.4 * cols, sum(height) + 1.2))
+    fig = new_figure((3.4 * cols, sum(height) + 1.2), pyplot)
     grid = fig.add_gridspec(rows, cols, height_ratios=height)
     row = 0
     edges, span = _edges(clue), (0.0, clue.seconds)
@@ -455,19 +464,27 @@ def explorer_options(clues: Sequence[QuestionClues]) -> list[tuple[str, int]]:
             for i, c in enumerate(clues)]
 
 
-@dataclass
-class ClueView:
-    """What the explorer shows for one choice: a Markdown caption and the figure."""
-
-    caption: str
-    figure: Any
-
-
 def explorer_view(clues: Sequence[QuestionClues], index: int,
-                  scenes: Mapping[str, Scene] | Callable[[str], Scene] | None = None) -> ClueView:
-    """The caption and figure of ``clues[index]`` (with its scene timeline when ``scenes`` has it)."""
+                  scenes: Mapping[str, Scene] | Callable[[str], Scene] | None = None, dpi: int = 80) -> list:
+    """The explorer's view of ``clues[index]``: its caption (HTML) and its clue figure (with the
+    scene timeline when ``scenes`` has the video), rendered to PNG outside pyplot
+    (a list of :class:`mcdlib.viz.render.Part`)."""
+    from mcdlib.viz.render import html_part, png_part
+
     clue = clues[index]
     scene = None
     if scenes is not None:
         scene = scenes(clue.video_id) if callable(scenes) else scenes.get(clue.video_id)
-    return ClueView(clue_caption(clue), clue_figure(clue, scene))
+    return [html_part(clue_caption(clue, html=True)), png_part(clue_figure(clue, scene, pyplot=False), dpi)]
+
+
+def clue_explorer(clues: Sequence[QuestionClues],
+                  scenes: Mapping[str, Scene] | Callable[[str], Scene] | None = None, index: int = 0):
+    """The question explorer widget: a dropdown over ``clues`` (:func:`explorer_options`) and
+    the chosen question's :func:`explorer_view`; ``display()`` it in a notebook."""
+    from mcdlib.viz.explorer import Explorer
+
+    if not clues:
+        raise McdError("no questions to explore: the clue list is empty (is the test split empty?)")
+    return Explorer(explorer_options(clues), lambda i: explorer_view(clues, i, scenes), value=index,
+                    description="question")

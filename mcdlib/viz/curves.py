@@ -10,9 +10,11 @@ These pure functions turn records into series and figures (notebooks 05 and 06):
 * :func:`as_records` - records from a list, a run folder or a ``metrics.jsonl`` path;
 * :func:`series` - one value per epoch (``None`` where an epoch has no such value);
 * :func:`aux_loss_names` - the auxiliary losses a run logged (``contrastive``, ``semantic``, ...);
-* :func:`train_val_gap` - train minus val accuracy per epoch (the overfitting measure);
+* :func:`train_val_gap` - train minus val accuracy per epoch (computed by
+  :func:`mcdlib.train.study.gap_curve`, the one definition of the gap);
 * :func:`curves_figure` - loss, accuracy and auxiliary-loss panels for one or several runs;
-* :func:`gap_figure` - the train-val gap per epoch for several runs.
+* :func:`gap_figure` - the train-val gap per epoch for several runs (eval-mode train accuracy
+  when the run logged it with ``train.eval_train``).
 
 >>> fig = curves_figure({"MCD": "runs/05_train_mcd/mcd", "late": "runs/05_train_mcd/late"})  # doctest: +SKIP
 """
@@ -60,10 +62,15 @@ def aux_loss_names(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(names)
 
 
-def train_val_gap(records: Sequence[Mapping[str, Any]]) -> list[float | None]:
-    """Train accuracy minus val accuracy per epoch, in points (``None`` without a val record)."""
-    return [None if t is None or v is None else t - v
-            for t, v in zip(series(records, "train", "acc"), series(records, "val", "acc"))]
+def train_val_gap(records: Sequence[Mapping[str, Any]], train: str = "running") -> list[float | None]:
+    """Train accuracy minus val accuracy per epoch, in points (``None`` without a val record).
+
+    ``train="running"``: the running accuracy of each training epoch (dropout on, weights
+    moving); ``"eval"``: the eval-mode ``train_eval`` records (``train.eval_train``); ``"auto"``:
+    eval when logged. See :func:`mcdlib.train.study.gap_curve`."""
+    from mcdlib.train.study import gap_curve
+
+    return gap_curve(records, train)
 
 
 def best_epoch(records: Sequence[Mapping[str, Any]]) -> int | None:
@@ -130,8 +137,12 @@ def curves_figure(runs: Mapping[str, MetricsSource] | MetricsSource, panels: Seq
     return fig
 
 
-def gap_figure(runs: Mapping[str, MetricsSource] | MetricsSource, ax=None, title: str | None = None):
-    """Train - val accuracy per epoch, one line per run (higher = more overfitting)."""
+def gap_figure(runs: Mapping[str, MetricsSource] | MetricsSource, ax=None, title: str | None = None,
+               train: str = "auto"):
+    """Train - val accuracy per epoch, one line per run (higher = more overfitting); ``train`` as
+    in :func:`train_val_gap` (``auto``: eval-mode train accuracy where the run logged it; the
+    legend says which)."""
+    from mcdlib.train.study import curve_source
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
@@ -141,7 +152,8 @@ def gap_figure(runs: Mapping[str, MetricsSource] | MetricsSource, ax=None, title
     else:
         fig = ax.figure
     for name, records in named.items():
-        _plot(ax, epochs(records), train_val_gap(records), label=name)
+        used = curve_source(records) if train == "auto" else train
+        _plot(ax, epochs(records), train_val_gap(records, used), label=f"{name} ({used} train acc)")
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

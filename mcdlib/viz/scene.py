@@ -7,7 +7,10 @@ pieces are pure functions usable (and tested) without a notebook:
 * :func:`timeline_figure` - who sounds when (and the voiceover), loudness and rhythm;
 * :func:`frame_strip_figure` - the frames at 1 fps;
 * :func:`scene_questions` - the video's questions with their answers, from every split;
-* :func:`scene_audio` - the mix (from ``media/`` when built with ``--media``, else rendered).
+* :func:`scene_audio` - the mix (from ``media/`` when built with ``--media``, else rendered);
+* :func:`scene_view` - all of it as rendered parts (figures made outside pyplot, see
+  :mod:`mcdlib.viz.render`), shown by :func:`show_scene` as cell output or by
+  :func:`scene_explorer`, the widget of notebook 02 (:class:`mcdlib.viz.explorer.Explorer`).
 
 >>> show_scene("data/music_scenes/tiny", "ms000003")     # in a notebook
 """
@@ -61,14 +64,16 @@ def _player_label(scene: Scene, index: int) -> str:
     return f"{p.instrument} ({where})"
 
 
-def timeline_figure(scene: Scene, ax=None):
-    """Horizontal bars of each player's sounding intervals (opacity = loudness) and the voiceover."""
-    import matplotlib.pyplot as plt
+def timeline_figure(scene: Scene, ax=None, pyplot: bool = True):
+    """Horizontal bars of each player's sounding intervals (opacity = loudness) and the voiceover,
+    on ``ax`` or a new figure (``pyplot=False``: outside pyplot, for widgets)."""
+    from mcdlib.viz.render import new_figure
 
     table = scene_table(scene)
     labels = [_player_label(scene, i) for i in table["player"]] + (["voiceover"] if scene.voiceover else [])
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1))
+        fig = new_figure((8, 0.45 * len(labels) + 1), pyplot)
+        ax = fig.add_subplot()
     else:
         fig = ax.figure
     loud = [p.loudness_db for p in scene.players] or [0.0]
@@ -92,13 +97,15 @@ def timeline_figure(scene: Scene, ax=None):
     return fig
 
 
-def frame_strip_figure(scene: Scene, image_size: int = 224, seconds: int | None = None):
-    """The frames at 1 fps side by side (they are identical: players do not show if they sound)."""
-    import matplotlib.pyplot as plt
+def frame_strip_figure(scene: Scene, image_size: int = 224, seconds: int | None = None, pyplot: bool = True):
+    """The frames at 1 fps side by side (they are identical: players do not show if they sound);
+    ``pyplot=False``: a figure outside pyplot, for widgets."""
+    from mcdlib.viz.render import new_figure
 
     frame = render_frame(scene, image_size)
     count = min(scene.seconds, seconds or scene.seconds)
-    fig, axes = plt.subplots(1, count, figsize=(1.3 * count, 1.6), squeeze=False)
+    fig = new_figure((1.3 * count, 1.6), pyplot)
+    axes = fig.subplots(1, count, squeeze=False)
     for t, ax in enumerate(axes[0]):
         ax.imshow(frame)
         ax.set_title(f"{t} s", fontsize=8)
@@ -141,19 +148,44 @@ def scene_audio(dataset_dir: str | Path, scene: Scene, renderer: str = "auto",
     return sound.mix, int(sound.sample_rate)
 
 
-def show_scene(dataset_dir: str | Path, video_id: str) -> None:
-    """Display one scene in a notebook: frame strip, audio player, scene graph, questions."""
-    import matplotlib.pyplot as plt
-    from IPython.display import Audio, display
+def scene_caption(scene: Scene, html: bool = False) -> str:
+    """One line about the scene: id, players, length, backdrop, voiceover (Markdown or HTML)."""
+    visible = sum(p.visible for p in scene.players)
+    text = (f"{len(scene.players)} player(s) ({visible} visible), {scene.seconds} s, {scene.backdrop} backdrop"
+            + (", with a voiceover" if scene.voiceover else ""))
+    return f"<b>{scene.video_id}</b>: {text}" if html else f"**{scene.video_id}**: {text}"
 
+
+def scene_view(dataset_dir: str | Path, video_id: str, dpi: int = 80) -> list:
+    """Everything about one scene as rendered parts (:class:`mcdlib.viz.render.Part`): caption,
+    frame strip, the mix (WAV), scene graph table, timeline, the video's questions."""
     from mcdlib.data.features import read_manifest
+    from mcdlib.viz.render import html_part, png_part, wav_part
 
     profile = read_manifest(dataset_dir).get("profile", {})
     scene = load_scene(dataset_dir, video_id)
-    display(frame_strip_figure(scene, profile.get("image_size", 224)))
     wave, rate = scene_audio(dataset_dir, scene, profile.get("renderer", "auto"), profile.get("sample_rate", 16000))
-    display(Audio(wave, rate=rate))
-    display(scene_table(scene))
-    display(timeline_figure(scene))
-    plt.close("all")
-    display(scene_questions(dataset_dir, video_id))
+    return [html_part(scene_caption(scene, html=True)),
+            png_part(frame_strip_figure(scene, profile.get("image_size", 224), pyplot=False), dpi),
+            wav_part(wave, rate),
+            html_part(scene_table(scene).to_html(index=False)),
+            png_part(timeline_figure(scene, pyplot=False), dpi),
+            html_part(scene_questions(dataset_dir, video_id).to_html(index=False))]
+
+
+def show_scene(dataset_dir: str | Path, video_id: str) -> None:
+    """Display one scene in a notebook as cell output: :func:`scene_view`'s parts."""
+    from mcdlib.viz.render import show_parts
+
+    show_parts(scene_view(dataset_dir, video_id))
+
+
+def scene_explorer(dataset_dir: str | Path, video_ids: list[str], video_id: str | None = None):
+    """A dropdown over ``video_ids`` showing the chosen scene's :func:`scene_view`;
+    ``display()`` it in a notebook."""
+    from mcdlib.viz.explorer import Explorer
+
+    if not video_ids:
+        raise McdError(f"no videos to explore in {dataset_dir}")
+    return Explorer(video_ids, lambda vid: scene_view(dataset_dir, vid), value=video_id or video_ids[0],
+                    description="video")

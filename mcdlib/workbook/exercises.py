@@ -13,7 +13,9 @@ source. Inside a code cell, a solution region is marked by two whole-line commen
 
 The student copy replaces each region (markers included) by one stub line with the region's
 indentation, ``raise NotImplementedError("Exercise: <hint>")``, and keeps the lines before and
-after it, so the check cell that follows runs once the student has filled the stub in. Cells
+after it, so the check cell that follows runs once the student has filled the stub in. Hidden
+checks (``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS``) are removed, as nbgrader's
+release does; the nbgrader cell metadata (:mod:`mcdlib.workbook.grading`) is kept. Cells
 tagged ``solution`` are dropped entirely. Outputs and execution counts are stripped; cell and
 notebook metadata (the ``parameters`` tag included) are kept. A note cell at the top says where
 the copy comes from.
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcdlib.errors import ConfigError
+from mcdlib.workbook.grading import strip_hidden_tests
 from mcdlib.workbook.runner import list_notebooks, notebooks_dir
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
@@ -157,7 +160,8 @@ def student_notebook(nb: dict, name: str = "notebook") -> dict:
         if is_solution_cell(cell):
             continue
         if cell.get("cell_type") == "code":
-            cell["source"] = stub_solutions(cell_source(cell), _where(name, index, cell))
+            where = _where(name, index, cell)
+            cell["source"] = strip_hidden_tests(stub_solutions(cell_source(cell), where), where)
             cell["outputs"] = []
             cell["execution_count"] = None
         cells.append(cell)

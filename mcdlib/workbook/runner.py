@@ -8,7 +8,9 @@ Parameter sets live in ``notebooks/params/<name>.yaml``::
       05_train_mcd.ipynb:     # per notebook: every name must exist in its parameters cell
         epochs: 1
 
-Unknown names are an error here (papermill itself only logs a warning). Each executed notebook
+Unknown names are an error here (papermill itself only logs a warning): a name under
+``notebooks:`` must be declared by that notebook, a name under ``all:`` by at least one notebook;
+malformed YAML or a scalar where a mapping belongs is an error naming the file and the key. Each executed notebook
 is written to the output folder; the driver returns a non-zero status when any run failed.
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from mcdlib.config import short_repr
 from mcdlib.errors import ConfigError, McdError
 from mcdlib.workbook.session import repo_root
 
@@ -72,18 +75,39 @@ def parameters_cell(nb, where: str = "notebook") -> dict:
     return values
 
 
+def param_set_path(name_or_path: str | Path) -> Path:
+    """``smoke`` → notebooks/params/smoke.yaml; a path is returned as is."""
+    path = Path(name_or_path)
+    return path if path.suffix else notebooks_dir() / "params" / f"{name_or_path}.yaml"
+
+
 def load_param_set(name_or_path: str | Path) -> dict:
     """``smoke`` → notebooks/params/smoke.yaml; a path is read as is."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = notebooks_dir() / "params" / f"{name_or_path}.yaml"
+    path = param_set_path(name_or_path)
     if not path.is_file():
         available = sorted(p.stem for p in (notebooks_dir() / "params").glob("*.yaml"))
         raise ConfigError(f"parameter set {str(name_or_path)!r} not found ({path}); available: {', '.join(available)}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())}); fix the file "
+                          "(see notebooks/params/smoke.yaml for the layout)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the parameter set ({exc})") from None
+    layout = "a mapping with 'all:' (offered to every notebook) and 'notebooks:' (per notebook)"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level holds {type(data).__name__} {short_repr(data)}, expected {layout}")
     unknown = set(data) - {"all", "notebooks"}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; use 'all' and 'notebooks'")
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(map(str, unknown))}; use 'all' and 'notebooks'")
+    for key in ("all", "notebooks"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise ConfigError(f"{path}: '{key}' holds {type(data[key]).__name__} {short_repr(data[key])}, expected a "
+                              f"mapping of {'parameter: value' if key == 'all' else 'notebook: {parameter: value}'}")
+    for notebook, values in (data.get("notebooks") or {}).items():
+        if values is not None and not isinstance(values, dict):
+            raise ConfigError(f"{path}: notebooks.{notebook} holds {type(values).__name__} {short_repr(values)}, "
+                              "expected a mapping of parameter: value")
     return {"all": data.get("all") or {}, "notebooks": data.get("notebooks") or {}}
 
 
@@ -98,6 +122,29 @@ def parameters_for(notebook: Path, param_set: dict, extra: dict | None = None) -
         raise ConfigError(f"{notebook.name}: unknown parameter(s) {unknown}; its parameters cell declares {sorted(declared)}")
     chosen.update(specific)
     return chosen
+
+
+def check_shared_names(param_set: dict, notebooks: list[Path], source: str = "parameter set") -> None:
+    """Every name under ``all:`` must be declared by at least one notebook (a typo such as
+    ``seeed`` would otherwise be dropped silently and the notebooks run with their defaults)."""
+    shared = set(param_set.get("all") or {})
+    if not shared:
+        return
+    declared: set[str] = set()
+    for nb in notebooks:
+        declared |= set(parameters_cell(_read(nb), nb.name))
+    unknown = sorted(map(str, shared - declared))
+    if unknown:
+        hints = "; ".join(f"{name!r}{_closest(name, declared)}" for name in unknown)
+        raise ConfigError(f"{source}: 'all' names parameters no notebook declares: {hints}; "
+                          f"declared parameters: {', '.join(sorted(declared))}")
+
+
+def _closest(name: str, names) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parameterize(notebook: Path, parameters: dict, out: Path) -> Path:
@@ -142,6 +189,7 @@ def run_notebooks(names: list[str] | None = None, params: str | Path = "classroo
     if misnamed:  # a typo here would otherwise be ignored silently
         raise ConfigError(f"parameter set {str(params)!r}: 'notebooks' names unknown notebook(s) {misnamed}; "
                           f"available: {[p.name for p in all_nbs]}")
+    check_shared_names(param_set, all_nbs, str(param_set_path(params)))
     out = Path(out_dir or repo_root() / "runs" / "notebooks" / Path(str(params)).stem)
     out.mkdir(parents=True, exist_ok=True)
     plan = [(nb, parameters_for(nb, param_set, extra)) for nb in selected]  # validate all first
