@@ -271,15 +271,25 @@ def resolve_deterministic(setting: bool | None, device: torch.device) -> bool:
 
 @contextlib.contextmanager
 def deterministic_mode(enabled: bool, device: torch.device) -> Iterator[None]:
-    """``torch.use_deterministic_algorithms`` for the duration (restored afterwards)."""
+    """``torch.use_deterministic_algorithms`` for the duration (restored afterwards).
+
+    torch's debugging aid that fills every new uninitialised tensor with NaN in this mode
+    (``torch.utils.deterministic.fill_uninitialized_memory``) is switched off: no mcdlib code reads
+    uninitialised memory, and the fill cost a third of a classroom MCD epoch on the CPU
+    (BENCHMARKS.md, "Training speed"). Results stay bit-identical run to run."""
+    import torch.utils.deterministic as det
+
     before = torch.are_deterministic_algorithms_enabled()
+    fill_before = det.fill_uninitialized_memory
     if enabled and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(enabled, warn_only=device.type != "cpu")
+    det.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
+        det.fill_uninitialized_memory = fill_before
 
 
 def format_seconds(seconds: float) -> str:
