@@ -184,7 +184,8 @@ class ModelConfig:
     lambda_sa: float = non_negative(0.5, "weight of the semantic approximation loss")
     lambda_type: float = non_negative(0.5, "weight of the type classifier loss (types_source=predicted)")
     # baselines
-    avst_match_weight: float = non_negative(0.5, "AVST positive/negative matching loss weight")
+    avst_match_weight: float = non_negative(0.5, "AVST positive/negative matching loss weight (reference: 0.5)")
+    avst_grounding_epochs: int = non_negative(8, "AVST only: the first epochs (of train.epochs) train the matching loss alone, the reference's grounding pre-training; then the full objective with a fresh Adam and lr schedule (0 = one stage)")
     lstm_embed: int = positive(512, "word embedding size of the vocabulary (LSTM) question encoder")
     question_encoder: str = choice("auto", ("auto", "tokens", "lstm"), "MCD/qonly/late question input: frozen q_tokens, an LSTM over q_ids, or auto (the data's text_encoder: minilm -> tokens, vocab -> lstm); AVST always uses the LSTM")
 
@@ -203,7 +204,7 @@ class TrainConfig:
     seed: int = non_negative(0, "random seed")
     device: str = doc("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps")
     amp: str = choice("auto", ("auto", "off", "bf16", "fp16"), "mixed precision on CUDA (auto: bf16 where supported)")
-    deterministic: bool = doc(True, "deterministic algorithms (CPU runs are bit-reproducible)")
+    deterministic: bool | None = doc(None, "deterministic algorithms: null/auto (default) = on for the CPU (bit-reproducible runs), off on CUDA (faster kernels); true/false to force")
     progress: bool = doc(True, "progress bars (turn off in batch runs)")
     eval_every: int = positive(1, "validate every n epochs")
     eval_train: bool = doc(False, "also score the train split in eval mode whenever val is scored (metrics.jsonl 'train_eval': the train-val gap curve; one forward pass over the train split, about +25 % epoch time)")
@@ -226,13 +227,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "preset": "tiny",
         "data": {"root": "data/music_scenes/tiny"},
-        "model": {"d_model": 32, "n_heads": 2, "d_latent": 16, "association_layers": 1, "lstm_embed": 32},
+        "model": {"d_model": 32, "n_heads": 2, "d_latent": 16, "association_layers": 1, "lstm_embed": 32,
+                  "avst_grounding_epochs": 1},
         "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "lr_step": 100, "threads": 1},
     },
     "classroom": {
         "preset": "classroom",
         "data": {"root": "data/music_scenes/classroom"},
-        "model": {"d_model": 128, "n_heads": 4, "d_latent": 64, "association_layers": 2, "lstm_embed": 128},
+        "model": {"d_model": 128, "n_heads": 4, "d_latent": 64, "association_layers": 2, "lstm_embed": 128,
+                  "avst_grounding_epochs": 3},
         "train": {"epochs": 12, "batch_size": 64, "lr": 5e-4, "lr_step": 8},
     },
     "full": {"preset": "full"},
@@ -273,7 +276,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("auto", "null", "none", "~")):
             return None
         return _coerce(value, args[0], where)
     if origin in (list, tuple):

@@ -175,3 +175,28 @@ def test_batch_loads_only_the_features_a_model_reads(train):
     assert feature_inputs(ModelConfig(name="avst")) == {"audio", "visual", "visual_grid"}
     with pytest.raises(ValueError, match="unknown feature keys"):
         dataset.batch([0], features=["sound"])
+
+
+def test_half_batches_keep_float16_features_and_equal_the_float32_ones(train):
+    full, half = train.batch([1, 4]), train.batch([1, 4], half=True)
+    for key in ("audio", "visual", "visual_grid", "q_tokens"):
+        assert half[key].dtype == torch.float16 and torch.equal(half[key].float(), full[key]), key
+    assert half["text_objects"].dtype == torch.float32 and torch.equal(half["answer"], full["answer"])
+
+
+def test_a_grid_packed_channels_first_by_an_earlier_version_is_repacked(toy, tmp_path):
+    import shutil
+
+    from mcdlib.data.dataset import missing_features
+    from mcdlib.data.features import resolve_data_config
+    from mcdlib.data.store import read_index, write_index
+
+    root = tmp_path / "copy"
+    shutil.copytree(toy.root, root)
+    cfg = replace(toy, root=str(root))
+    index = read_index(root)
+    index["features"]["res18_14x14"]["shape"] = [7, 10, 12, 2, 2]  # the old channels-first layout
+    write_index(root, index)
+    assert missing_features(resolve_data_config(cfg)) == ["res18_14x14"]
+    ensure_packed(cfg, progress=False)
+    assert read_index(root)["features"]["res18_14x14"]["shape"] == [7, 10, 4, 12]

@@ -68,7 +68,7 @@ def test_predicted_types_need_the_label_table():
 def test_association_stack_shapes_and_pooled_per_block(association, modalities):
     cfg = toy_model_config(association=association, association_layers=3)
     feats = {m: torch.randn(2, 4, D) for m in modalities}
-    out = AssociationStack(cfg, modalities)(feats)
+    out = AssociationStack(cfg, modalities).eval()(feats)  # eval mode: maps kept
     assert set(out.high) == set(modalities) and all(out.high[m].shape == (2, 4, D) for m in modalities)
     assert len(out.pooled) == 3 and torch.allclose(out.pooled[-1][modalities[0]], out.high[modalities[0]].mean(1))
     assert len(out.attention) == (3 if association == "joint" else 3 * len(modalities) * (1 + (len(modalities) > 1)))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mcdlib.models.attention import MultiHeadAttention, masked_softmax
-from mcdlib.models.losses import (info_nce, masked_mean, other_video_partner, relational_kl,
+from mcdlib.models.losses import (info_nce, masked_mean, relational_kl,
                                   excluded_negatives, squared_distance)
 
 
@@ -67,13 +67,6 @@ def test_masked_mean_ignores_padding_and_all_masked_rows_give_zero():
     x = torch.tensor([[[1.0], [3.0], [100.0]], [[5.0], [6.0], [7.0]]])
     mask = torch.tensor([[True, True, False], [False, False, False]])
     assert masked_mean(x, mask, 1).tolist() == [[2.0], [0.0]]
-
-
-def test_other_video_partner_never_picks_the_same_video():
-    partner, valid = other_video_partner(torch.tensor([0, 0, 1, 2]))
-    assert partner.tolist() == [2, 2, 3, 0] and valid.all()
-    _, valid = other_video_partner(torch.tensor([5, 5]))
-    assert not valid.any()
 
 
 def test_masked_softmax_sums_to_one_over_real_keys_and_zero_when_all_masked():

@@ -50,7 +50,10 @@ def test_every_switch_gives_valid_outputs(overrides):
     cfg = toy_model_config(**overrides)
     model = build_model(cfg, SPEC)
     batch = random_batch(SPEC, 5, seed=2, videos_per_batch=3)
-    out = model(batch)
+    trained = model(batch)  # training mode: no attention maps (the fast paths keep none)
+    assert set(trained["losses"]) == _expected_losses(cfg) and not any(
+        n.startswith(("low_", "high_", "objects_")) for n in trained["attention"])
+    out = model.eval()(batch)  # eval mode: every map, for the clue visualisations
     assert out["logits"].shape == (5, SPEC.num_answers) and torch.isfinite(out["logits"]).all()
     assert set(out["losses"]) == _expected_losses(cfg)
     assert all(v.dim() == 0 and torch.isfinite(v) for v in out["losses"].values())

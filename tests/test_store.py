@@ -123,3 +123,17 @@ def test_mcd_data_pack_command(feats, capsys):
     assert "already packed" in capsys.readouterr().out
     assert main(["data", "pack", str(feats), "--feature", "nope", "--no-progress"]) == 2
     assert "feats/nope" in capsys.readouterr().err
+
+
+def test_channels_first_grids_are_packed_as_cells_once(tmp_path):
+    """[C, H, W] per second (res18_14x14) is stored [H*W, C] per segment: no transpose per batch."""
+    write_random_features(tmp_path, "res18_14x14", IDS[:4], (60, 5, 2, 3), seed=4)
+    pack(tmp_path, ["res18_14x14"], video_ids=IDS[:4], seconds=60, segments=10, progress=False)
+    entry = read_index(tmp_path)["features"]["res18_14x14"]
+    assert entry["shape"] == [4, 10, 6, 5] and entry["layout"] == "cells" and entry["source_shape"] == [5, 2, 3]
+    store = PackedStore(tmp_path)
+    source = np.load(feature_path(tmp_path, "res18_14x14", IDS[1]))[::6]  # [10, C, H, W]
+    expected = source.reshape(10, 5, 6).transpose(0, 2, 1)
+    np.testing.assert_allclose(store.get("res18_14x14", [1])[0], expected, rtol=1e-3, atol=1e-3)
+    half = store.get("res18_14x14", [1], half=True)
+    assert half.dtype == np.float16 and np.array_equal(half.astype(np.float32), store.get("res18_14x14", [1]))

@@ -13,8 +13,9 @@ Everything per question is turned into arrays once, at construction; :meth:`AVQA
 only gathers rows (no per-sample Python), so the loader is far faster than any model. The
 batch keys, shapes and dtypes are the contract of docs/ARCHITECTURE.md (``Batch``).
 
-Grid features stored channels-first per second (``res18_14x14``: ``[C, H, W]``) are given to
-models as ``[T, H*W, C]``; grids stored as ``[G, Dv]`` (music scenes) pass through.
+Grid features are given to models as ``[T, G, Dv]``: grids stored channels-first per second
+(``res18_14x14``: ``[C, H, W]``) are packed as ``[H*W, C]`` cells once, at pack time
+(:mod:`mcdlib.data.store`); grids stored as ``[G, Dv]`` (music scenes) pass through.
 
 Sharding for DDP (:meth:`AVQADataset.batch_indices`): the (shuffled) order is padded by
 wrapping around to a multiple of ``world_size`` (as ``torch.utils.data.DistributedSampler``
@@ -93,7 +94,8 @@ def missing_features(data: ResolvedData, stale: bool = False) -> list[str]:
     for name in data.features:
         entry = index["features"].get(name) or {}
         if not (entry.get("complete") and entry.get("segments") == data.segments
-                and entry.get("source_seconds") == data.seconds):
+                and entry.get("source_seconds") == data.seconds
+                and len(entry.get("shape", ())) <= 4):  # 5-D: a grid packed channels-first by an earlier version
             missing.append(name)
         elif stale and stale_videos(data.root, name, index):
             missing.append(name)
@@ -248,12 +250,9 @@ class AVQADataset:
         self.object_rows, self.object_kind = rows, kind
 
         grid_name = self.data.visual_grid
-        self._grid_channels_first = False
         if grid_name:
             per_second = self.store.shape(grid_name)[2:]
-            if len(per_second) == 3:  # [C, H, W] (res18_14x14)
-                self._grid_channels_first = True
-            elif len(per_second) != 2:
+            if len(per_second) != 2:
                 raise FeatureError(f"grid feature {grid_name!r} has per-second shape {list(per_second)}; "
                                    "expected [G, Dv] or [C, H, W]")
 
@@ -273,8 +272,7 @@ class AVQADataset:
         grid = None
         if d.visual_grid:
             per_second = self.store.shape(d.visual_grid)[2:]
-            grid = (int(np.prod(per_second[1:])), per_second[0]) if self._grid_channels_first \
-                else (per_second[0], per_second[1])
+            grid = (per_second[0], per_second[1])
         cells = self.scheme.cells
         type_objects = self.text_cache.object_vectors([label for cell in cells for label in cell])
         return DataSpec(
@@ -289,14 +287,16 @@ class AVQADataset:
 
     # ------------------------------------------------------------------ batches
 
-    def batch(self, indices: Sequence[int] | np.ndarray,
-              features: Collection[str] | None = None) -> dict[str, torch.Tensor]:
+    def batch(self, indices: Sequence[int] | np.ndarray, features: Collection[str] | None = None,
+              half: bool = False) -> dict[str, torch.Tensor]:
         """The batch dict of the given question indices (keys/shapes/dtypes: the contract).
 
         ``features`` names the deep features to load (a subset of ``audio``, ``visual``,
         ``visual_grid``; default: all the dataset has). Models declare theirs
         (:func:`mcdlib.models.feature_inputs`), so a question-only model reads no features and
-        only AVST reads the grid: the loader stays far faster than any model.
+        only AVST reads the grid: the loader stays far faster than any model. ``half`` leaves
+        the features and ``q_tokens`` in float16 as stored (the training loop moves them to a
+        GPU so and casts them to float32 there).
         """
         idx = np.asarray(indices, dtype=np.int64)
         vrows = self.video_index[idx]
@@ -307,9 +307,9 @@ class AVQADataset:
             raise ValueError(f"unknown feature keys {sorted(unknown)}; choose from {FEATURE_KEYS}")
         out = {}
         if "audio" in wanted:
-            out["audio"] = self.store.get(d.audio, vrows)
+            out["audio"] = self.store.get(d.audio, vrows, half)
         if "visual" in wanted:
-            out["visual"] = self.store.get(d.visual, vrows)
+            out["visual"] = self.store.get(d.visual, vrows, half)
         out |= {
             "q_ids": self.q_ids[idx],
             "text_objects": self.object_table[self.object_rows[idx]],
@@ -323,13 +323,11 @@ class AVQADataset:
         if self.option_rows is not None:
             out["options"] = self.object_table[self.option_rows[idx]]
         if d.visual_grid and "visual_grid" in wanted:
-            grid = self.store.get(d.visual_grid, vrows)
-            if self._grid_channels_first:  # [B, T, C, H, W] -> [B, T, H*W, C]
-                grid = np.ascontiguousarray(grid.reshape(*grid.shape[:3], -1).transpose(0, 1, 3, 2))
-            out["visual_grid"] = grid
+            out["visual_grid"] = self.store.get(d.visual_grid, vrows, half)
         if self.with_q_tokens:
             qrows = self.q_row[idx]
-            out["q_tokens"] = to_float32(self.text_cache.tokens[qrows])
+            tokens = self.text_cache.tokens[qrows]
+            out["q_tokens"] = tokens if half and tokens.dtype == np.float16 else to_float32(tokens)
             out["q_mask"] = self.text_cache.mask[qrows]
         return {k: torch.from_numpy(v) for k, v in out.items()}
 
@@ -356,10 +354,10 @@ class AVQADataset:
 
     def iter_batches(self, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0,
                      rank: int = 0, world_size: int = 1, drop_last: bool = False,
-                     features: Collection[str] | None = None) -> Iterator[dict[str, torch.Tensor]]:
-        """Batch dicts of one epoch (order: :meth:`batch_indices`; ``features``: :meth:`batch`)."""
+                     features: Collection[str] | None = None, half: bool = False) -> Iterator[dict[str, torch.Tensor]]:
+        """Batch dicts of one epoch (order: :meth:`batch_indices`; ``features``, ``half``: :meth:`batch`)."""
         for idx in self.batch_indices(batch_size, shuffle, seed, epoch, rank, world_size, drop_last):
-            yield self.batch(idx, features)
+            yield self.batch(idx, features, half)
 
     def num_batches(self, batch_size: int, world_size: int = 1, drop_last: bool = False) -> int:
         """How many batches :meth:`iter_batches` yields per rank."""

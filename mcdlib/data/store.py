@@ -28,6 +28,11 @@ Packing is resumable: a per-feature done-mask (``<name>.done.npy``) is flushed a
 chunk, so an interrupted pack continues where it stopped and a finished one is a no-op. The
 index is replaced atomically (temp file + rename). :class:`PackedStore` reads the result.
 
+Grid features stored channels-first per second (``res18_14x14``: ``[C, H, W]``) are packed as
+cells, ``[H*W, C]`` per segment (index entry ``"layout": "cells"``, ``"source_shape": [C, H, W]``),
+so batches need no transpose: the layout is prepared once, here. A store packed channels-first
+by an earlier version counts as not packed and is repacked by ``mcd data pack``.
+
 >>> pack("data/music_scenes/tiny", ["audio_logmel", "visual_effnet"])   # doctest: +SKIP
 >>> store = PackedStore("data/music_scenes/tiny")                        # doctest: +SKIP
 >>> store.get("audio_logmel", store.rows(["scene_00001"])).shape         # doctest: +SKIP
@@ -145,6 +150,18 @@ def _default_video_ids(dataset_dir: Path, features: Sequence[str]) -> list[str]:
         raise FeatureError(f"{dataset_dir}: no videos to pack: no annotation files */avqa-*.json and no "
                            f"files in {', '.join(str(feature_dir(dataset_dir, n)) for n in features)}")
     return ids
+
+
+def packed_trailing(trailing: tuple[int, ...]) -> tuple[int, ...]:
+    """The per-segment shape a feature is packed with: ``[C, H, W]`` grids become ``[H*W, C]`` cells."""
+    if len(trailing) == 3:
+        return (trailing[1] * trailing[2], trailing[0])
+    return tuple(trailing)
+
+
+def _as_cells(values: np.ndarray) -> np.ndarray:
+    """``[segments, C, H, W]`` -> ``[segments, H*W, C]``."""
+    return values.reshape(values.shape[0], values.shape[1], -1).transpose(0, 2, 1)
 
 
 def _entry_matches(entry: dict | None, shape: list[int], seconds: int, segments: int) -> bool:
@@ -300,13 +317,15 @@ def _pack(dataset_dir: Path, out_dir: Path, features: list[str], ids: list[str],
             plans.append((name, None, None, (), np.empty(0, dtype=np.int64), n))  # packed, sources gone
             continue
         trailing = _first_trailing(dataset_dir, name, ids)
-        shape = [n, segments, *trailing]
+        shape = [n, segments, *packed_trailing(trailing)]
         data_path, done_path = out_dir / f"{name}.npy", out_dir / f"{name}.done.npy"
         fresh = not (_entry_matches(entry, shape, seconds, segments) and data_path.is_file()
                      and (entry.get("complete") or done_path.is_file()))
         if fresh:
             entry = {"shape": shape, "dtype": "float16", "source": f"feats/{name}",
                      "source_seconds": seconds, "segments": segments, "complete": False}
+            if len(trailing) == 3:
+                entry.update(layout="cells", source_shape=list(trailing))
             index["features"][name] = entry
             data = np.lib.format.open_memmap(data_path, mode="w+", dtype=np.float16, shape=tuple(shape))
             done = np.lib.format.open_memmap(done_path, mode="w+", dtype=np.bool_, shape=(n,))
@@ -347,7 +366,8 @@ def _pack(dataset_dir: Path, out_dir: Path, features: list[str], ids: list[str],
             bar.set_description(f"pack {name}")
             digests = _aligned(entry.get("row_digests"), n)
             sizes = _aligned(entry.get("source_sizes"), n)
-            block = np.empty((min(chunk_size, max(len(todo), 1)), segments, *trailing), dtype=np.float16)
+            block = np.empty((min(chunk_size, max(len(todo), 1)), segments, *packed_trailing(trailing)),
+                             dtype=np.float16)
             for start in range(0, len(todo), chunk_size):
                 rows = todo[start:start + chunk_size]
                 for j, row in enumerate(rows):
@@ -355,7 +375,7 @@ def _pack(dataset_dir: Path, out_dir: Path, features: list[str], ids: list[str],
                     path = feature_path(dataset_dir, name, vid)
                     sizes[row] = _source_size(dataset_dir, name, vid)
                     values = load_segments(path, seconds, segments, vid, trailing)
-                    block[j] = _to_float16(values, path, vid)
+                    block[j] = _to_float16(_as_cells(values) if len(trailing) == 3 else values, path, vid)
                     digests[row] = row_digest(block[j])
                 data[rows] = block[:len(rows)]
                 data.flush()
@@ -480,9 +500,11 @@ class PackedStore:
         """Rows of many videos (int64)."""
         return np.fromiter((self.row(v) for v in video_ids), dtype=np.int64)
 
-    def get(self, name: str, rows) -> np.ndarray:
-        """Float32 features ``[len(rows), segments, ...]`` of the given rows."""
-        return to_float32(self.array(name)[np.asarray(rows, dtype=np.int64)])
+    def get(self, name: str, rows, half: bool = False) -> np.ndarray:
+        """Float32 features ``[len(rows), segments, ...]`` of the given rows (float16 as stored
+        with ``half``, e.g. to move half the bytes to a GPU and cast there)."""
+        values = self.array(name)[np.asarray(rows, dtype=np.int64)]
+        return values if half else to_float32(values)
 
 
 # --------------------------------------------------------------------------- provenance and checks

@@ -19,8 +19,11 @@ CHOICE (mcdlib), for each modality x (CA = :class:`~mcdlib.models.attention.Cros
 * ``aggregator_shared=False`` gives each modality its own weights (the shared-vs-separate study).
 * ``modalities=none``: no branch; the text objects are fused into f_q directly.
 
-Every attention map is kept: ``low_<x>``/``high_<x>`` [B, L, T], ``objects_<x>`` [B, L, K'], and
-the chosen segments in ``topk_<x>`` [B, k]. :func:`segment_relevance` turns a map into [B, T].
+Every attention map is kept in eval mode (training-mode passes skip them, see
+:mod:`mcdlib.models.attention`): ``low_<x>``/``high_<x>`` [B, L, T], ``objects_<x>`` [B, L, K'];
+the chosen segments are in ``topk_<x>`` [B, k]. :func:`segment_relevance` turns a map into [B, T].
+Training on the CPU runs the per-token work on the real question tokens only
+(:class:`~mcdlib.models.attention.PackedRows`): the padded rows' outputs are never read.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import torch
 import torch.nn as nn
 
 from mcdlib.config import ModelConfig
-from mcdlib.models.attention import CrossAttentionBlock
+from mcdlib.models.attention import CrossAttentionBlock, PackedRows
 from mcdlib.models.losses import masked_mean
 from mcdlib.models.projections import QuestionFeatures
 from mcdlib.models.text_objects import TextObjects
@@ -73,19 +76,24 @@ class Aggregator(nn.Module):
         self.objects = CrossAttentionBlock(cfg.d_model, cfg.n_heads, cfg.dropout, **ffn) if use_objects else None
 
     def forward(self, question: QuestionFeatures, keys: dict[str, torch.Tensor],
-                objects: TextObjects | None) -> BranchOutput:
-        """``keys``: level name -> [B, T, d] (``low``: f_x, ``high``: f^_x)."""
-        out = BranchOutput(hints=question.tokens)
+                objects: TextObjects | None, rows: PackedRows | None = None) -> BranchOutput:
+        """``keys``: level name -> [B, T, d] (``low``: f_x, ``high``: f^_x). With ``rows`` the
+        hints are the real question rows [N, d] (see :class:`HierarchicalAggregation`)."""
+        out = BranchOutput(hints=question.tokens if rows is None else rows.pack(question.tokens))
         key_mask = None
         if self.topk > 0 and self.levels:
             first = self.levels[0]
             with torch.no_grad():
-                _, attn_map = self.blocks[first](question.tokens, keys[first])
+                _, attn_map = self.blocks[first](out.hints, keys[first], need_weights=True, rows=rows)
             out.topk, key_mask = top_segments(segment_relevance(attn_map, question.mask), self.topk)
         for level in self.levels:
-            out.hints, out.attention[level] = self.blocks[level](out.hints, keys[level], key_mask)
+            out.hints, attn_map = self.blocks[level](out.hints, keys[level], key_mask, rows=rows)
+            if attn_map is not None:
+                out.attention[level] = attn_map
         if self.objects is not None:
-            out.hints, out.attention["objects"] = self.objects(out.hints, objects.features, objects.mask)
+            out.hints, attn_map = self.objects(out.hints, objects.features, objects.mask, rows=rows)
+            if attn_map is not None:
+                out.attention["objects"] = attn_map
         return out
 
 
@@ -118,15 +126,41 @@ class HierarchicalAggregation(nn.Module):
 
     def forward(self, question: QuestionFeatures, low: dict[str, torch.Tensor], high: dict[str, torch.Tensor],
                 objects: TextObjects | None) -> AggregatorOutput:
-        total = question.tokens
+        # training on the CPU: per-token work skips the padded question tokens (their outputs are
+        # never read: f^_q averages the real tokens); eval mode keeps every row (maps, tokens)
+        rows = PackedRows(question.mask) if self.training and question.tokens.device.type == "cpu" else None
+        total = question.tokens if rows is None else rows.pack(question.tokens)
         result = AggregatorOutput(question=question.vector, tokens=question.tokens)
+        for names, out in self._branches(question, low, high, objects, rows):
+            for name, hints in zip(names, out.hints.chunk(len(names))):
+                total = total + hints
+            for level, m in out.attention.items():
+                result.attention.update({f"{level}_{name}": part for name, part in zip(names, m.chunk(len(names)))})
+            if out.topk is not None:
+                result.topk.update(zip(names, out.topk.chunk(len(names))))
+        normed = self.norm(total)
+        if rows is None:
+            result.tokens, result.question = normed, masked_mean(normed, question.mask, 1)
+        else:
+            result.tokens, result.question = rows.unpack(normed), rows.mean(normed)
+        return result
+
+    def _branches(self, question: QuestionFeatures, low: dict[str, torch.Tensor], high: dict[str, torch.Tensor],
+                  objects: TextObjects | None, rows: PackedRows | None):
+        """(branch names, their stacked output) per aggregator call. The branches of the shared
+        aggregator run as ONE call on the batch stacked branch after branch (the same function
+        row by row, in half the operations); separate aggregators run one call each."""
+        names = list(self.route)
+        if len(names) > 1 and set(self.route.values()) == {"shared"} and all(n in low for n in names):
+            k = len(names)
+            stacked = QuestionFeatures(tokens=question.tokens.repeat(k, 1, 1), mask=question.mask.repeat(k, 1),
+                                       vector=question.vector.repeat(k, 1))
+            keys = {"low": torch.cat([low[n] for n in names]), "high": torch.cat([high[n] for n in names])}
+            objs = None if objects is None else TextObjects(features=objects.features.repeat(k, 1, 1),
+                                                            mask=objects.mask.repeat(k, 1))
+            stacked_rows = None if rows is None else PackedRows(stacked.mask)
+            yield names, self.aggregators["shared"](stacked, keys, objs, stacked_rows)
+            return
         for name, aggregator in self.route.items():
             keys = {"low": low[name], "high": high[name]} if name in low else {}
-            out = self.aggregators[aggregator](question, keys, objects)
-            total = total + out.hints
-            result.attention.update({f"{level}_{name}": m for level, m in out.attention.items()})
-            if out.topk is not None:
-                result.topk[name] = out.topk
-        result.tokens = self.norm(total)
-        result.question = masked_mean(result.tokens, question.mask, 1)
-        return result
+            yield [name], self.aggregators[aggregator](question, keys, objects, rows)

@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from mcdlib.config import ModelConfig
 from mcdlib.models.attention import CrossAttentionBlock, FeedForward, MultiHeadAttention
+from mcdlib.models.dropout import Dropout
 from mcdlib.models.losses import info_nce
 
 MIN_TAU = 0.01  # the default of model.min_tau
@@ -42,7 +43,7 @@ class AssociationOutput:
 
     high: dict[str, torch.Tensor]  # modality -> f^_x [B, T, d]
     pooled: list[dict[str, torch.Tensor]] = field(default_factory=list)  # per block: modality -> m_x [B, d]
-    attention: dict[str, torch.Tensor] = field(default_factory=dict)
+    attention: dict[str, torch.Tensor] = field(default_factory=dict)  # eval mode only
 
 
 class JointAssociationBlock(nn.Module):
@@ -74,7 +75,7 @@ class CrossAssociationBlock(nn.Module):
                                              if len(modalities) > 1 else {})
         self.ffn_norm = nn.ModuleDict({m: nn.LayerNorm(d) for m in modalities})
         self.ffn = nn.ModuleDict({m: FeedForward(d, p, cfg.ffn_expansion, cfg.ffn_activation) for m in modalities})
-        self.dropout = nn.Dropout(p)
+        self.dropout = Dropout(p)
 
     def forward(self, feats: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         maps: dict[str, torch.Tensor] = {}
@@ -114,7 +115,8 @@ class AssociationStack(nn.Module):
         for i, block in enumerate(self.blocks, start=1):
             x, maps = block(x)
             out.pooled.append({m: x[m].mean(1) for m in self.modalities})
-            out.attention.update({f"association_{i}" + (f"_{k}" if k else ""): v for k, v in maps.items()})
+            out.attention.update({f"association_{i}" + (f"_{k}" if k else ""): v for k, v in maps.items()
+                                  if v is not None})
         out.high = x
         return out
 

@@ -23,11 +23,12 @@ import torch
 import torch.nn as nn
 
 from mcdlib.errors import ConfigError
+from mcdlib.models.dropout import Dropout
 
 
 def mlp_head(d_in: int, d_hidden: int, num_outputs: int, dropout: float) -> nn.Sequential:
     """Dropout -> GELU -> Linear -> GELU -> Linear (shared by MCD's header and the baselines)."""
-    return nn.Sequential(nn.Dropout(dropout), nn.GELU(), nn.Linear(d_in, d_hidden), nn.GELU(),
+    return nn.Sequential(Dropout(dropout), nn.GELU(), nn.Linear(d_in, d_hidden), nn.GELU(),
                          nn.Linear(d_hidden, num_outputs))
 
 

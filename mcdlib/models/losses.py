@@ -94,18 +94,3 @@ def squared_distance(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tens
     s = F.normalize(student, dim=-1)
     t = F.normalize(teacher, dim=-1)
     return (s - t).pow(2).sum(-1).mean()
-
-
-def other_video_partner(video_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each item, the next item (cyclically) from a different video: (partner [B], valid [B]).
-
-    Used for negatives "from other videos in the batch": a video is never its own negative;
-    ``valid`` is False for items whose batch holds no other video.
-    """
-    B = video_index.shape[0]
-    positions = torch.arange(B, device=video_index.device)
-    offset = (positions[None, :] - positions[:, None]) % B
-    other = video_index[:, None] != video_index[None, :]
-    score = torch.where(other, offset, torch.full_like(offset, B))
-    best, partner = score.min(dim=1)
-    return partner, best < B

@@ -69,27 +69,39 @@ class LSTMQuestionEncoder(nn.Module):
 
     ``vector = Linear(tanh([h_last; c_last]))`` as in the reference code (``state_vector=True``)
     or the masked mean of the outputs (``False``, for models that read the tokens); ``tokens``
-    are the LSTM outputs (zero at padding). Padding (id 0) is packed away, so it never changes
-    outputs.
+    are the LSTM outputs (zero at padding).
+
+    ``packed=True`` (mcdlib's models): padding (id 0, a zero embedding) never changes the outputs;
+    with a state vector the LSTM runs packed (its lengths are read on the host), without one it
+    runs over the padded ids and the padded outputs are masked away (the real outputs are the
+    same: the LSTM is causal). ``packed=False`` (AVST, as the reference code): the LSTM runs over
+    the padded ids, the ``<pad>`` embedding is a trained word like any other, and (h, c) are
+    taken after the last (padded) position.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, d_model: int, state_vector: bool = True):
+    def __init__(self, vocab_size: int, embed_dim: int, d_model: int, state_vector: bool = True,
+                 packed: bool = True):
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0 if packed else None)
         self.lstm = nn.LSTM(embed_dim, d_model, batch_first=True)
         self.out = nn.Linear(2 * d_model, d_model) if state_vector else None
-        self.vocab_size = vocab_size
+        self.vocab_size, self.packed = vocab_size, packed
 
     def forward(self, q_ids: torch.Tensor) -> QuestionFeatures:
-        if int(q_ids.max()) >= self.vocab_size:
+        if q_ids.device.type == "cpu" and int(q_ids.max()) >= self.vocab_size:  # free on the CPU only
             raise FeatureError(f"batch['q_ids'] holds word id {int(q_ids.max())} but the model's vocabulary "
                                f"has {self.vocab_size} words; rebuild the model from this dataset's spec")
         mask = q_ids != 0
-        lengths = mask.sum(1).clamp_min(1).cpu()
         embedded = torch.tanh(self.embedding(q_ids))
-        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-        outputs, (h, c) = self.lstm(packed)
-        tokens, _ = pad_packed_sequence(outputs, batch_first=True, total_length=q_ids.shape[1])
+        if self.packed and self.out is not None:
+            lengths = mask.sum(1).clamp_min(1).cpu()
+            packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+            outputs, (h, c) = self.lstm(packed)
+            tokens, _ = pad_packed_sequence(outputs, batch_first=True, total_length=q_ids.shape[1])
+        else:
+            tokens, (h, c) = self.lstm(embedded)
+            if self.packed:
+                tokens = tokens * mask[..., None].to(tokens.dtype)
         if self.out is None:
             vector = masked_mean(tokens, mask, 1)
         else:

@@ -29,10 +29,10 @@ from mcdlib.errors import FeatureError, RunError
 FORMAT = "mcdlib-checkpoint/1"
 
 #: config keys that do not change what a run computes (excluded from the config hash):
-#: where the data lives, how long to train, and how/where it runs
+#: where the data lives, how long to train, and how/where it runs (deterministic kernels or not)
 RUNTIME_KEYS: frozenset[str] = frozenset({
     "preset", "data.root", "data.cache_dir", "train.epochs", "train.progress", "train.device", "train.amp",
-    "train.threads", "train.eval_train",
+    "train.threads", "train.eval_train", "train.deterministic",
 })
 
 #: DataSpec fields that name a feature input, for dimension-mismatch messages

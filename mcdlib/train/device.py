@@ -66,15 +66,25 @@ class AmpSettings:
                               enabled=self.enabled)
 
 
+def native_bf16(device: torch.device | None = None) -> bool:
+    """Whether the GPU computes bfloat16 natively (emulated bfloat16, e.g. on pre-Ampere GPUs, is slow)."""
+    with torch.cuda.device(device):
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def amp_settings(device: torch.device, amp: str = "auto") -> AmpSettings:
-    """Mixed-precision settings for ``train.amp`` on ``device`` (CPU and MPS: always off)."""
+    """Mixed-precision settings for ``train.amp`` on ``device`` (CPU and MPS: always off).
+
+    ``auto``: bfloat16 where the GPU supports it natively (no loss scaling), else float16 with
+    loss scaling (:class:`torch.amp.GradScaler`, which reads its overflow flag on the host each step).
+    """
     if device.type != "cuda" or amp == "off":
         return AmpSettings(dtype=None, use_scaler=False)
     if amp == "auto":
-        amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        amp = "bf16" if native_bf16(device) else "fp16"
     if amp == "bf16":
-        if not torch.cuda.is_bf16_supported():
-            raise ConfigError(f"train.amp=bf16: {torch.cuda.get_device_name(device)} does not support "
+        if not native_bf16(device):
+            raise ConfigError(f"train.amp=bf16: {torch.cuda.get_device_name(device)} has no native "
                               "bfloat16; use --set train.amp=fp16 (or auto)")
         return AmpSettings(dtype=torch.bfloat16, use_scaler=False)
     if amp == "fp16":

@@ -7,18 +7,25 @@
 
 What one epoch does: reseed (from ``train.seed``, the epoch and the rank, so an interrupted and
 resumed run draws the same dropout masks as an uninterrupted one), iterate this rank's shard of
-the train split in the dataset's seeded order, forward under autocast (CUDA only), add the
-cross-entropy on ``logits`` to the model's already-weighted auxiliary ``losses``, stop on a
-non-finite loss or gradient, clip, step Adam, then step the step-decay schedule; validate (with
-``train.eval_train``, also score the train split in eval mode: the honest train-val gap curve);
-append the epoch record to ``metrics.jsonl``; save ``checkpoints/last.pt`` (and ``best.pt`` when
-the val accuracy improved). The run folder layout is described in :mod:`mcdlib.train.run_folder`.
+the train split in the dataset's seeded order (assembled ahead on a background thread,
+:mod:`mcdlib.train.prefetch`), forward under autocast (CUDA only), add the cross-entropy on
+``logits`` to the model's already-weighted auxiliary ``losses`` (or, in AVST's grounding stage,
+take the matching loss alone: :mod:`mcdlib.train.stages`), stop on a non-finite loss or gradient,
+clip, step Adam, then step the step-decay schedule; validate (with ``train.eval_train``, also
+score the train split in eval mode: the honest train-val gap curve); append the epoch record to
+``metrics.jsonl``; save ``checkpoints/last.pt`` (and ``best.pt`` when the val accuracy improved).
+The run folder layout is described in :mod:`mcdlib.train.run_folder`.
+
+No step waits for the device: the non-finite check accumulates a flag on the device and reads it
+every :data:`CHECK_EVERY` steps on CUDA and at the end of the epoch (every step on the CPU,
+where reading costs nothing); the progress bar's running loss is read as often.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import os
 import sys
 import time
@@ -38,11 +45,18 @@ from mcdlib.train.checkpoint import (capture_rng_state, check_resumable, check_s
 from mcdlib.train.device import AmpSettings, amp_settings
 from mcdlib.train.distributed import Distributed, setup
 from mcdlib.train.metrics import EpochMeter
+from mcdlib.train.prefetch import Prefetcher, move_batch
+from mcdlib.train.stages import has_partial_objective, stage_of, starts_stage, training_stages
 from mcdlib.utils.io import torch_threads
 from mcdlib.train.run_folder import (RunFolder, append_metrics, lock_run, package_versions, read_metrics,
                                      write_json, write_metrics)
 
 ModelFactory = Callable[[Any, Any], torch.nn.Module]
+
+#: steps between two host reads of the divergence flag on CUDA (every step on the CPU)
+CHECK_EVERY = 50
+#: batches assembled ahead of the training step (0: on the training thread)
+PREFETCH_DEPTH = 2
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -56,9 +70,32 @@ def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
 
 
 def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Move every tensor of a batch dict to ``device``."""
-    non_blocking = device.type == "cuda"
-    return {k: (v.to(device, non_blocking=non_blocking) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    """Move every tensor of a batch dict to ``device`` (float16 features become float32 there)."""
+    return move_batch(batch, device, non_blocking=device.type == "cuda")
+
+
+def make_optimizer(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """The loop's Adam: the fused implementation (one kernel per parameter instead of about ten
+    elementwise passes; the same update rule) where the parameters' device supports it, else torch's default."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def host_check_interval(device: torch.device) -> int:
+    """Steps between two host reads of the divergence flag: every step on the CPU (free), else
+    :data:`CHECK_EVERY` (a read waits for the device to finish its queued work)."""
+    return 1 if device.type == "cpu" else CHECK_EVERY
+
+
+def device_batches(dataset, device: torch.device, **kwargs) -> Prefetcher:
+    """``dataset.iter_batches(**kwargs)`` prefetched onto ``device``; on CUDA the features travel
+    as float16 (when the dataset offers ``half``) and are cast on the device."""
+    if device.type == "cuda" and "half" in inspect.signature(dataset.iter_batches).parameters:
+        kwargs["half"] = True
+    return Prefetcher(dataset.iter_batches(**kwargs), device, depth=PREFETCH_DEPTH)
 
 
 def forward_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device,
@@ -70,6 +107,27 @@ def forward_losses(model: torch.nn.Module, batch: dict[str, torch.Tensor], devic
     ce = F.cross_entropy(logits, batch["answer"])
     aux = {name: value.float() for name, value in (out.get("losses") or {}).items()}
     return ce, aux, logits
+
+
+class Divergence:
+    """The first non-finite step of an epoch, tracked on the device (no host read per step)."""
+
+    def __init__(self, device: torch.device):
+        self.first = torch.zeros((), dtype=torch.long, device=device)  # 0: none yet
+        self.kind = torch.zeros((), dtype=torch.long, device=device)  # bit 0: loss, bit 1: gradient norm
+
+    def update(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor | None = None) -> None:
+        kind = (~torch.isfinite(loss.detach())).long()
+        if grad_norm is not None:
+            kind = kind + 2 * (~torch.isfinite(grad_norm.detach())).long()
+        new = (self.first == 0) & (kind > 0)
+        self.first = torch.where(new, step, self.first)
+        self.kind = torch.where(new, kind, self.kind)
+
+    def read(self) -> tuple[int | None, bool, bool]:
+        """(first bad step or None, the loss was non-finite there, the gradient norm was)."""
+        first, kind = int(self.first), int(self.kind)
+        return first or None, bool(kind & 1), bool(kind & 2)
 
 
 def open_datasets(cfg: Config, roles: tuple[str, ...] = ("train", "val"), dist: Distributed | None = None,
@@ -189,16 +247,15 @@ def evaluate(model: torch.nn.Module, dataset, batch_size: int, device: torch.dev
     dist = dist or Distributed(device=device)
     model.eval()
     meter = EpochMeter(getattr(dataset, "scheme", None))
-    batches = dataset.iter_batches(batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
-                                   world_size=dist.world_size, drop_last=False, features=features)
     total = dataset.num_batches(batch_size, dist.world_size, False)
-    for batch in progress_bar(batches, enabled=progress and dist.is_main, desc=desc, leave=False,
-                              unit="batch", total=total):
-        batch = to_device(batch, device)
-        ce, aux, logits = forward_losses(model, batch, device, amp)
-        meter.update(ce, aux, logits, batch)
-        if on_batch is not None:
-            on_batch(batch, logits)
+    with device_batches(dataset, device, batch_size=batch_size, shuffle=False, seed=0, epoch=0, rank=dist.rank,
+                        world_size=dist.world_size, drop_last=False, features=features) as batches:
+        for batch in progress_bar(batches, enabled=progress and dist.is_main, desc=desc, leave=False,
+                                  unit="batch", total=total):
+            ce, aux, logits = forward_losses(model, batch, device, amp)
+            meter.update(ce, aux, logits, batch)
+            if on_batch is not None:
+                on_batch(batch, logits)
     return meter
 
 
@@ -207,17 +264,32 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + rank) % (2**63 - 1)
 
 
+def resolve_deterministic(setting: bool | None, device: torch.device) -> bool:
+    """``train.deterministic``: as set, or (None, the default) on for the CPU and off on CUDA."""
+    return device.type != "cuda" if setting is None else bool(setting)
+
+
 @contextlib.contextmanager
 def deterministic_mode(enabled: bool, device: torch.device) -> Iterator[None]:
-    """``torch.use_deterministic_algorithms`` for the duration (restored afterwards)."""
+    """``torch.use_deterministic_algorithms`` for the duration (restored afterwards).
+
+    torch's debugging aid that fills every new uninitialised tensor with NaN in this mode
+    (``torch.utils.deterministic.fill_uninitialized_memory``) is switched off: no mcdlib code reads
+    uninitialised memory, and the fill cost a third of a classroom MCD epoch on the CPU
+    (BENCHMARKS.md, "Training speed"). Results stay bit-identical run to run."""
+    import torch.utils.deterministic as det
+
     before = torch.are_deterministic_algorithms_enabled()
+    fill_before = det.fill_uninitialized_memory
     if enabled and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(enabled, warn_only=device.type != "cpu")
+    det.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before)
+        det.fill_uninitialized_memory = fill_before
 
 
 def format_seconds(seconds: float) -> str:
@@ -241,8 +313,9 @@ def train(cfg: Config, out_dir: str | Path, resume: bool = False, progress: bool
     """
     dist = setup(cfg.train.device)
     try:
+        deterministic = resolve_deterministic(cfg.train.deterministic, dist.device)
         with (lock_run(out_dir, "mcd train") if dist.is_main else contextlib.nullcontext()), \
-                deterministic_mode(cfg.train.deterministic, dist.device), torch_threads(cfg.train.threads):
+                deterministic_mode(deterministic, dist.device), torch_threads(cfg.train.threads):
             trainer = Trainer(cfg, out_dir, dist, progress=cfg.train.progress if progress is None else progress,
                               datasets=datasets, model_factory=model_factory)
             return trainer.fit(resume=resume)
@@ -271,13 +344,12 @@ class Trainer:
         check_spec(self.spec.to_dict(), self.val_data.spec, f"{cfg.data.val_split} split vs {cfg.data.train_split} split")
         self.answers = answers_of(self.train_data, cfg)
         self.dataset_fp = dataset_fingerprint(cfg.data) if own_data else None
+        self.stages = training_stages(cfg)
+        self.check_every = host_check_interval(self.device)
         torch.manual_seed(cfg.train.seed)
         self.model = (model_factory or default_model_factory)(cfg.model, self.spec).to(self.device)
         self.features = model_features(cfg.model, model_factory)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
-                                          weight_decay=cfg.train.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=max(cfg.train.lr_step, 1),
-                                                         gamma=cfg.train.lr_gamma)
+        self.new_optimizer()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp.use_scaler)
         self._ddp: torch.nn.Module | None = None
         self.hash = config_hash(cfg)
@@ -289,6 +361,13 @@ class Trainer:
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
     # ------------------------------------------------------------------ setup
+
+    def new_optimizer(self) -> None:
+        """A fresh Adam and step-decay schedule (at the start, and at the start of a training stage)."""
+        cfg = self.cfg.train
+        self.optimizer = make_optimizer(self.model.parameters(), cfg.lr, cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=max(cfg.lr_step, 1),
+                                                         gamma=cfg.lr_gamma)
 
     @property
     def wrapped(self) -> torch.nn.Module:
@@ -304,8 +383,11 @@ class Trainer:
         return self._ddp
 
     def _has_unused_parameters(self) -> bool:
-        """Whether some parameters get no gradient (ablations switch components off): one trial
-        forward/backward on a val batch, with the RNG state and gradients left as they were."""
+        """Whether some parameters get no gradient (ablations switch components off, AVST's grounding
+        stage trains only its matching layers): one trial forward/backward on a val batch, with the
+        RNG state and gradients left as they were."""
+        if has_partial_objective(self.stages):
+            return True
         batch = to_device(next(iter(self.val_data.iter_batches(min(self.cfg.train.batch_size, 8), shuffle=False,
                                                                features=self.features))), self.device)
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
@@ -363,48 +445,58 @@ class Trainer:
         model = self.wrapped
         model.train()
         meter = EpochMeter(getattr(self.train_data, "scheme", None))
-        batches = self.train_data.iter_batches(cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch,
-                                               rank=dist.rank, world_size=dist.world_size, features=self.features)
+        stage = stage_of(self.stages, epoch)
+        total = self.train_data.num_batches(cfg.batch_size, dist.world_size, False)
         if dist.active:  # every rank must take the same number of steps (DDP all-reduces each one)
-            steps = min(dist.gather(self.train_data.num_batches(cfg.batch_size, dist.world_size, False)))
-            batches = (b for _, b in zip(range(steps), batches))
-        bar = progress_bar(batches, enabled=self.progress, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                           unit="batch", total=self.train_data.num_batches(cfg.batch_size, dist.world_size, False))
+            total = min(dist.gather(total))
+        prefetcher = device_batches(self.train_data, self.device, batch_size=cfg.batch_size, shuffle=True,
+                                    seed=cfg.seed, epoch=epoch, rank=dist.rank, world_size=dist.world_size,
+                                    features=self.features)
+        bar = progress_bar(prefetcher, enabled=self.progress, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+                           unit="batch", total=total)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        for step, batch in enumerate(bar, 1):
-            batch = to_device(batch, self.device)
-            ce, aux, logits = forward_losses(model, batch, self.device, self.amp)
-            loss = ce + sum(aux.values())
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            if cfg.grad_clip > 0:
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-            else:
-                grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            self._stop_if_diverged(epoch, step, loss, grad_norm, aux)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            meter.update(ce, aux, logits, batch)
-            if self.progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{meter.running_loss():.3f}")
+        diverged = Divergence(self.device)
+        with prefetcher:
+            for step, batch in zip(range(1, total + 1), bar):
+                ce, aux, logits = forward_losses(model, batch, self.device, self.amp)
+                loss = stage.loss(ce, aux)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+                if cfg.grad_clip > 0:
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                else:
+                    grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                diverged.update(step, loss, None if self.amp.use_scaler else grad_norm)
+                if step % self.check_every == 0:
+                    self._stop_if_diverged(epoch, diverged, loss, grad_norm, aux)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                meter.update(ce, aux, logits, batch)
+                if self.progress and step % max(10, self.check_every) == 0:
+                    bar.set_postfix(loss=f"{meter.running_loss():.3f}")
         bar.close()
+        if meter.count:
+            self._stop_if_diverged(epoch, diverged, loss, grad_norm, aux)
         if meter.count == 0:
             raise RunError(f"{self.run.root}: epoch {epoch}: the train split gave no batches "
                            f"({len(self.train_data)} questions, batch size {cfg.batch_size})")
         return meter.summary(dist)
 
-    def _stop_if_diverged(self, epoch: int, step: int, loss: torch.Tensor, grad_norm: torch.Tensor,
+    def _stop_if_diverged(self, epoch: int, diverged: "Divergence", loss: torch.Tensor, grad_norm: torch.Tensor,
                           aux: dict[str, torch.Tensor]) -> None:
-        """Stop on a non-finite loss or gradient (fp16 overflow is the scaler's business)."""
-        bad_loss = not bool(torch.isfinite(loss.detach()))
-        bad_grad = not self.amp.use_scaler and not bool(torch.isfinite(grad_norm))
-        if not self.dist.any(bad_loss or bad_grad):
+        """Stop on a non-finite loss or gradient seen since the epoch began (fp16 overflow is the
+        scaler's business); reads the device flag (a host-device synchronisation)."""
+        step, bad_loss, bad_grad = diverged.read()
+        if not self.dist.any(step is not None):
             return
+        step = step or 0
         parts = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in aux.items())
         what = f"loss {float(loss.detach()):.4g}" + (f" (aux: {parts})" if parts else "")
         if not bad_loss:
             what = f"gradient norm {float(grad_norm):.4g}" if bad_grad else "another rank's loss"
+        if not (bad_loss or bad_grad):
+            step = "?"
         if self.run.last.is_file():
             good = f"the last good checkpoint is {self.run.last} (epoch {self.epochs_done})"
         else:
@@ -475,7 +567,8 @@ class Trainer:
             self.best_epoch, self.best_acc, self.time_to_best = epoch, val_rec["acc"], self.elapsed
         self.epochs_done = epoch
         if self.dist.is_main:
-            record = {"epoch": epoch, "lr": lr, "train": train_rec, "val": val_rec}
+            record = {"epoch": epoch, "stage": stage_of(self.stages, epoch).name, "lr": lr, "train": train_rec,
+                      "val": val_rec}
             if self.cfg.train.eval_train:
                 record["train_eval"] = train_eval_rec
             append_metrics(self.run.metrics, {**record, "best": improved, "epoch_s": round(seconds, 3),
@@ -501,6 +594,8 @@ class Trainer:
                                   total=cfg.epochs)
             for epoch in epochs:
                 start = time.perf_counter()
+                if starts_stage(self.stages, epoch):  # e.g. AVST after its grounding stage
+                    self.new_optimizer()
                 lr = self.optimizer.param_groups[0]["lr"]
                 try:
                     train_rec = self.train_epoch(epoch)
