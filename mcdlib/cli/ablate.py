@@ -15,7 +15,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from mcdlib.cli.train import add_settings_arguments, settings_from_args
+from mcdlib.cli.train import add_jobs_argument, add_settings_arguments, jobs_from_args, settings_from_args
 
 GROUPS = {"@headline": "the variants of the headline comparisons (MCD, the baselines, the modality removals, "
                        "the fusion variants)",
@@ -47,6 +47,7 @@ def register(sub) -> None:
     p.add_argument("--epoch-seconds", default="", metavar="MODEL=S,...",
                    help="with --dry-run: measured seconds per epoch per model (e.g. mcd=38,avst=10,late=2,qonly=1) "
                         "to print the CPU time of the plan")
+    add_jobs_argument(p)
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples per comparison and seed "
                                                             "(default: %(default)s)")
     p.set_defaults(func=run)
@@ -85,6 +86,7 @@ def run(args) -> int:
         from mcdlib.errors import ConfigError
 
         raise ConfigError(f"--n-boot {args.n_boot}: give at least 1 bootstrap resample (default 2000)")
+    jobs = jobs_from_args(args)
     variants = select_variants(read_grid(args.grid), args.only, args.grid)
     base = settings_from_args(args)
     seeds = parse_seeds(args.seeds)
@@ -98,7 +100,8 @@ def run(args) -> int:
     lock = lock_run(args.out, "mcd ablate") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
     with lock:
         report = run_ablation(variants, base, args.out, seeds, split=args.split, source=str(args.grid),
-                              train_missing=not args.table_only, tuned=tuned, n_boot=args.n_boot)
+                              train_missing=not args.table_only, tuned=tuned, n_boot=args.n_boot,
+                              jobs=jobs)
     print(report.table.to_markdown())
     print("Comparisons (paired over seeds, 95 % Student-t interval):\n")
     print(comparisons_markdown(report.comparisons))

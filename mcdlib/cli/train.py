@@ -27,6 +27,20 @@ def add_settings_arguments(p, with_model: bool = True) -> None:
                    help="dotted override, e.g. model.fusion=concat or train.epochs=20 (repeatable)")
 
 
+def add_jobs_argument(p) -> None:
+    """``--jobs N`` of the commands that train many runs (ablate, tune)."""
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs trained at a time, each in its own process (default: %(default)s); with "
+                        "train.threads=0 each gets cpu_count/N threads. Results are those of training the runs "
+                        "one after the other. Not under torchrun")
+
+
+def jobs_from_args(args) -> int:
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give 1 or more runs at a time")
+    return args.jobs
+
+
 def settings_from_args(args) -> Config:
     """Preset, then ``--data``/``--model``, then ``--set`` overrides."""
     cfg = get_preset(args.preset or "classroom")

@@ -14,7 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from mcdlib.cli.train import add_settings_arguments, settings_from_args
+from mcdlib.cli.train import add_jobs_argument, add_settings_arguments, jobs_from_args, settings_from_args
 
 
 def register(sub) -> None:
@@ -36,6 +36,7 @@ def register(sub) -> None:
                    help="train nothing, write nothing: print stage 1's runs and the budget")
     p.add_argument("--epoch-seconds", default="", metavar="MODEL=S,...",
                    help="with --dry-run: measured seconds per epoch per model, to print stage 1's CPU time")
+    add_jobs_argument(p)
     p.set_defaults(func=run)
 
 
@@ -43,6 +44,7 @@ def run(args) -> int:
     from mcdlib.train.ablate import parse_epoch_seconds, plan_runs, plan_summary
     from mcdlib.train.tuning import stage_candidates, candidate_variants, read_tuning_grid, tune
 
+    jobs = jobs_from_args(args)
     grid = read_tuning_grid(args.grid)
     base = settings_from_args(args)
     only = [m.strip() for m in args.only.split(",") if m.strip()] or None
@@ -63,7 +65,8 @@ def run(args) -> int:
     # one mcd tune per RUNS folder (it writes tuned.yaml; every run folder inside is locked by its training too)
     lock = lock_run(args.out, "mcd tune") if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
     with lock:
-        result = tune(grid, base, args.out, seed=args.seed, train_missing=not args.select_only, only=only)
+        result = tune(grid, base, args.out, seed=args.seed, train_missing=not args.select_only, only=only,
+                      jobs=jobs)
     print(result.to_markdown())
     missing = [m for m, p in result.picks.items() if p is None]
     print(f"written: {Path(args.out) / 'tuned.yaml'}, tuning.md, tuning.json"

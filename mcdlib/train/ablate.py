@@ -239,10 +239,20 @@ def check_planned(run: AblationRun) -> None:
 
 def train_runs(runs: Sequence[AblationRun], base: Config, progress: bool | None = None, *,
                datasets: Mapping[str, Any] | None = None, model_factory: ModelFactory | None = None,
-               after_each=None, desc: str = "ablation") -> bool:
+               after_each=None, desc: str = "ablation", jobs: int = 1) -> bool:
     """Train (or resume, or skip) every run, in order; ``after_each(run)`` runs on rank 0 after
     each one (e.g. scoring). Under torchrun: one process group for every run. Returns whether
-    this process is rank 0 (the one that writes tables)."""
+    this process is rank 0 (the one that writes tables).
+
+    ``jobs`` > 1: that many runs train at a time, each in its own process (see
+    :func:`train_runs_parallel`); ``after_each`` then runs for every run once all are trained."""
+    if jobs > 1:
+        train_runs_parallel(runs, jobs, progress=base.train.progress if progress is None else progress,
+                            desc=desc, in_memory=datasets is not None or model_factory is not None)
+        for run in runs:
+            if after_each is not None:
+                after_each(run)
+        return True
     dist = setup(base.train.device)
     try:
         show = (base.train.progress if progress is None else progress) and dist.is_main
@@ -261,6 +271,72 @@ def train_runs(runs: Sequence[AblationRun], base: Config, progress: bool | None 
     finally:
         dist.close()
     return dist.is_main
+
+
+def _train_in_worker(run: AblationRun, threads: int) -> tuple[str, str, str]:
+    """One run in a worker process of :func:`train_runs_parallel`: (done, error class, message)."""
+    if run.cfg.train.threads == 0:  # torch's default would give every worker every core
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        return train_one(run, progress=False), "", ""
+    except McdError as exc:
+        return "failed", type(exc).__name__, str(exc)
+
+
+def train_runs_parallel(runs: Sequence[AblationRun], jobs: int, progress: bool = True, desc: str = "ablation",
+                        in_memory: bool = False) -> None:
+    """Train the unfinished ``runs`` ``jobs`` at a time, each in its own (spawned) process.
+
+    Each run folder is locked by its own training, so the results are those of training the runs
+    one after the other (each run is seeded by itself). A run with ``train.threads=0`` gets
+    ``cpu_count // jobs`` threads. The first failure stops the others (their checkpoints stay:
+    rerun to resume) and is raised here, naming the run. Not under torchrun, not with in-memory
+    datasets or model factories (a worker reads the data from ``data.root``)."""
+    import multiprocessing
+    import os
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    from mcdlib import errors
+
+    if in_memory:
+        raise ConfigError("--jobs > 1 trains each run in its own process from data.root: "
+                          "not with in-memory datasets or a model factory (use jobs=1)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--jobs > 1 is not for torchrun (DDP already uses every process): use --jobs 1")
+    todo = []
+    for run in runs:
+        if run_state(run.run_dir) == "finished":
+            check_planned(run)
+        else:
+            todo.append(run)
+    if not todo:
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    bar = progress_bar(total=len(todo), enabled=progress, desc=f"{desc} ({jobs} at a time)", unit="run")
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending = {pool.submit(_train_in_worker, run, threads): run for run in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                run = pending.pop(future)
+                status, kind, message = future.result()
+                if status == "failed":
+                    for other in pending:
+                        other.cancel()
+                    error = getattr(errors, kind, McdError)
+                    raise (error if isinstance(error, type) and issubclass(error, McdError) else McdError)(
+                        f"{desc} run {run.run_dir} ({run.variant}, seed {run.seed}): {message}")
+                bar.update(1)
+                bar.set_postfix_str(f"{run.variant} seed {run.seed} {status}")
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)  # running workers checkpoint on Ctrl-C themselves
+        raise
+    finally:
+        bar.close()
+    pool.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------- the cost of a plan

@@ -959,14 +959,15 @@ def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path,
                  split: str = "test", progress: bool | None = None, *, train_missing: bool = True,
                  datasets: Mapping[str, Any] | None = None, model_factory: ModelFactory | None = None,
                  source: str = "grid", tuned: TunedSettings | str | Path | None = None,
-                 confidence: float = CONFIDENCE, n_boot: int = N_BOOT) -> StudyReport:
+                 confidence: float = CONFIDENCE, n_boot: int = N_BOOT, jobs: int = 1) -> StudyReport:
     """Train (resumably) and score every variant × seed, then write ``ablation.csv``,
     ``ablation.md`` and ``study.json`` in ``out_dir``.
 
     ``tuned``: ``tuned.yaml`` from ``mcd tune`` (or its :class:`~mcdlib.train.ablate.TunedSettings`):
     each variant starts from its model's tuned settings. ``datasets`` ({"train", "val", split})
     and ``model_factory`` are passed to :func:`mcdlib.train.train` (in-memory data, fakes). With
-    ``train_missing=False`` nothing is trained: the study covers the finished runs only.
+    ``train_missing=False`` nothing is trained: the study covers the finished runs only. ``jobs``:
+    runs trained at a time, each in its own process (:func:`~mcdlib.train.ablate.train_runs_parallel`).
     """
     if tuned is not None and not isinstance(tuned, TunedSettings):
         tuned = read_tuned(tuned)
@@ -976,7 +977,8 @@ def run_ablation(variants: Sequence[Variant], base: Config, out_dir: str | Path,
     scores: list[RunScores] = []
     show = base.train.progress if progress is None else progress
     is_main = train_runs(runs, base, progress, datasets=datasets, model_factory=model_factory,
-                         after_each=lambda run: scores.append(score_run(run, split, datasets, model_factory, show)))
+                         after_each=lambda run: scores.append(score_run(run, split, datasets, model_factory, show)),
+                         jobs=jobs)
     # in-memory datasets (notebooks, tests) need not come from data.root: no manifest, no ceilings
     report = study(scores, split, confidence=confidence, n_boot=n_boot,
                    dataset_dir=None if datasets is not None else base.data.root,

@@ -209,11 +209,11 @@ def candidate_variants(grid: TuningGrid, candidates: Sequence[Candidate]) -> lis
 
 def tune(grid: TuningGrid, base: Config, out_dir: str | Path, seed: int = 0, progress: bool | None = None, *,
          train_missing: bool = True, only: Sequence[str] | None = None, datasets: Mapping[str, Any] | None = None,
-         model_factory: ModelFactory | None = None) -> TuningResult:
+         model_factory: ModelFactory | None = None, jobs: int = 1) -> TuningResult:
     """Both stages for every model (or ``only`` those), resumably; writes ``tuned.yaml``,
     ``tuning.md`` and ``tuning.json`` in ``out_dir``. With ``train_missing=False`` nothing is
     trained: the picks come from the finished runs (a model with an unfinished configuration
-    gets no pick)."""
+    gets no pick). ``jobs``: runs trained at a time, each in its own process."""
     out = Path(out_dir)
     models = [m for m in grid.models if not only or m in only]
     unknown = [m for m in (only or []) if m not in grid.models]
@@ -226,7 +226,8 @@ def tune(grid: TuningGrid, base: Config, out_dir: str | Path, seed: int = 0, pro
         runs = plan_runs(candidate_variants(grid, candidates), base, out, [seed], grid.source)
         if not train_missing:
             runs = [r for r in runs if run_state(r.run_dir) == "finished"]
-        is_main = train_runs(runs, base, progress, datasets=datasets, model_factory=model_factory, desc=desc)
+        is_main = train_runs(runs, base, progress, datasets=datasets, model_factory=model_factory, desc=desc,
+                             jobs=jobs)
         for c in candidates:
             c.val = val_accuracy(c.run_dir)
         result.candidates.extend(candidates)
@@ -258,10 +259,12 @@ def tune(grid: TuningGrid, base: Config, out_dir: str | Path, seed: int = 0, pro
 
 
 def protocol_commands(data: str | Path, out: str | Path = "runs/study", preset: str = "classroom",
-                      sets: Sequence[str] = ("train.threads=2", "train.progress=false")) -> list[str]:
+                      sets: Sequence[str] = ("train.threads=1", "train.progress=false"), jobs: int = 2) -> list[str]:
     """The study protocol as commands: tune, the headline variants with 5 seeds, the other
-    variants with 3, then the report (``--table-only`` writes ``study.json``)."""
-    common = f"--data {data} --preset {preset}" + "".join(f" --set {s}" for s in sets)
+    variants with 3, then the report (``--table-only`` writes ``study.json``). Default: two
+    one-thread runs at a time (``--jobs 2``), the faster use of 2 cores (BENCHMARKS.md)."""
+    common = f"--data {data} --preset {preset}" + "".join(f" --set {s}" for s in sets) + (
+        f" --jobs {jobs}" if jobs > 1 else "")
     tuned = f"{out}/tuning/tuned.yaml"
     grid = "ablations/mcd.yaml"
     return [
