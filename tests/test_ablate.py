@@ -163,6 +163,28 @@ def test_jobs_train_runs_in_processes_with_the_results_of_one_at_a_time(tmp_path
     assert main([*common, "--out", str(tmp_path / "parallel"), "--jobs", "2"]) == 0
 
 
+def test_jobs_a_failed_run_is_named_and_the_others_finish(tmp_path, capsys):
+    """A run that fails in its worker (here: a corrupt checkpoint to resume from) stops no run
+    already training; the command exits 2 naming that run; a rerun after the fix completes."""
+    from mcdlib.cli import main
+    from toy_runs import SETTINGS, toy_dataset
+
+    data = toy_dataset(tmp_path / "data")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: []\nno_con: [model.lambda_con=0]\n")
+    args = ["ablate", "--grid", str(grid), "--data", str(data), *SETTINGS, "--set", "train.threads=1",
+            "--seeds", "0", "--out", str(tmp_path / "runs"), "--jobs", "2"]
+    broken = RunFolder(tmp_path / "runs" / "no_con" / "seed0")
+    broken.checkpoints.mkdir(parents=True)
+    broken.last.write_bytes(b"not a checkpoint")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no_con" in err and "seed 0" in err and "Traceback" not in err
+    assert RunFolder(tmp_path / "runs" / "base" / "seed0").is_finished()
+    broken.last.unlink()
+    assert main(args) == 0 and broken.is_finished()
+
+
 def test_jobs_refusals(tmp_path, capsys):
     from mcdlib.cli import main
 

@@ -278,3 +278,10 @@ def test_a_name_declared_by_one_notebook_stays_allowed_under_all(tmp_path):
     params = tmp_path / "ok.yaml"
     params.write_text(yaml.safe_dump({"all": {"seed": 1, "probe_scenes": 4}}))
     check_shared_names(load_param_set(params), list_notebooks())  # probe_scenes: notebook 02 only
+
+
+def test_eval_json_out_that_is_a_folder_is_refused_before_evaluating(tmp_path, capsys):
+    assert main(["eval", "--annotations", str(tmp_path / "a.json"), "--predictions", str(tmp_path / "p.json"),
+                 "--json", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "that is a folder" in err and "Traceback" not in err

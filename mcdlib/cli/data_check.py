@@ -8,6 +8,7 @@ template prior, vision alone, audio alone and perfect perception answer on the t
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from mcdlib.config import DataConfig
@@ -30,7 +31,7 @@ def register(sub) -> None:
                    help="duplicated question ids: a warning, or a problem with 'error' (default: %(default)s)")
     p.add_argument("--max-tokens", type=int, default=MAX_QUESTION_TOKENS,
                    help="longest allowed question in reference tokens (default: %(default)s)")
-    p.add_argument("--ceilings-split", default="test", metavar="SPLIT",
+    p.add_argument("--ceilings-split", default="test", choices=("train", "val", "test"),
                    help="split whose ceilings table is printed for a music-scenes folder (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -65,8 +66,12 @@ def format_ceilings_report(ceilings: dict, split: str = "test") -> str:
     """The ceilings table of one split with a line on what it means."""
     from mcdlib.scenes.ceilings import format_ceilings
 
-    if split not in ceilings:
-        split = next(s for s in ("test", "val", "train") if s in ceilings)
+    if split not in ceilings:  # a folder whose manifest holds other splits' ceilings only
+        available = [s for s in ("test", "val", "train") if s in ceilings]
+        if not available:
+            return "ceilings: none stored for this folder"
+        print(f"ceilings: none stored for split {split!r}; showing {available[0]!r}", file=sys.stderr)
+        split = available[0]
     return (format_ceilings(ceilings, split) + "\n"
             "ceilings: accuracy of observers that see only the question (prior), only the frames, only "
             "the sound, or everything (perfect), answering from the scene graphs; a report of the data, "

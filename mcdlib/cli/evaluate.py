@@ -17,6 +17,7 @@ A further mode adds its arguments in :func:`register` and an entry in :data:`MOD
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -131,7 +132,20 @@ def select_mode(args) -> Callable[[object], EvalInputs]:
     raise McdError("nothing to evaluate; use " + " or ".join(f"mcd eval {name}" for name, _, _ in MODES))
 
 
+def check_json_out(path: str | None) -> None:
+    """``--json OUT`` must name a file that can be written (checked before any evaluation)."""
+    if not path:
+        return
+    out = Path(path)
+    if out.is_dir():
+        raise McdError(f"--json {path}: that is a folder; give a file name, e.g. {out / 'scores.json'}")
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise McdError(f"--json {path}: {parent} is not a writable folder; choose another place")
+
+
 def run(args) -> int:
+    check_json_out(args.json_out)
     build = select_mode(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -144,7 +158,10 @@ def run(args) -> int:
     print(result.table())
     if args.json_out:
         out = Path(args.json_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({**result.to_json(), **(inputs.notes or {})}, indent=2) + "\n")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**result.to_json(), **(inputs.notes or {})}, indent=2) + "\n")
+        except OSError as exc:
+            raise McdError(f"--json {args.json_out}: cannot write it ({exc.strerror or exc})") from None
         print(f"accuracies written to {args.json_out}")
     return 0

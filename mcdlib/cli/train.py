@@ -31,8 +31,8 @@ def add_jobs_argument(p) -> None:
     """``--jobs N`` of the commands that train many runs (ablate, tune)."""
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs trained at a time, each in its own process (default: %(default)s); with "
-                        "train.threads=0 each gets cpu_count/N threads. Results are those of training the runs "
-                        "one after the other. Not under torchrun")
+                        "train.threads=0 each gets cpu_count/N threads. With train.threads set, every run ends "
+                        "bit-identical to training them one after the other. Not under torchrun")
 
 
 def jobs_from_args(args) -> int:

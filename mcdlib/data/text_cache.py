@@ -175,7 +175,7 @@ def _write_cache(directory: Path, encoder: TextEncoder, question_texts: list[str
     index = {"fingerprint": encoder.fingerprint, "hash": key, "max_len": max_len, "dim": encoder.dim,
              "max_len_cap": max_len_cap, "files": files,
              "question_texts": question_texts, "object_texts": object_strings}
-    tmp = directory / (INDEX_FILE + ".tmp")
+    tmp = directory / f"{INDEX_FILE}.tmp{os.getpid()}"
     tmp.write_text(json.dumps(index, ensure_ascii=False))
     os.replace(tmp, directory / INDEX_FILE)
     for stale in directory.glob("*.npy"):  # arrays of earlier builds

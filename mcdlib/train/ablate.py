@@ -285,18 +285,37 @@ def _train_in_worker(run: AblationRun, threads: int) -> tuple[str, str, str]:
         return "failed", type(exc).__name__, str(exc)
 
 
+def prepare_data(runs: Sequence[AblationRun], progress: bool = True) -> None:
+    """Pack the features and build the caches (text, vocabularies) every run's data needs, once,
+    here: parallel workers then only read them, never build the same files at the same time."""
+    from mcdlib.train.loop import data_config_for, open_datasets
+
+    seen: set[str] = set()
+    for run in runs:
+        key = repr(data_config_for(run.cfg))
+        if key not in seen:
+            seen.add(key)
+            try:
+                open_datasets(run.cfg, ("train", "val"), progress=progress)
+            except McdError as exc:
+                raise type(exc)(f"run {run.run_dir} ({run.variant}, seed {run.seed}): {exc}") from None
+
+
 def train_runs_parallel(runs: Sequence[AblationRun], jobs: int, progress: bool = True, desc: str = "ablation",
                         in_memory: bool = False) -> None:
     """Train the unfinished ``runs`` ``jobs`` at a time, each in its own (spawned) process.
 
-    Each run folder is locked by its own training, so the results are those of training the runs
-    one after the other (each run is seeded by itself). A run with ``train.threads=0`` gets
-    ``cpu_count // jobs`` threads. The first failure stops the others (their checkpoints stay:
-    rerun to resume) and is raised here, naming the run. Not under torchrun, not with in-memory
-    datasets or model factories (a worker reads the data from ``data.root``)."""
+    The data (packed features, caches) is prepared here first (:func:`prepare_data`). Each run
+    folder is locked by its own training and each run is seeded by itself, so with a set
+    ``train.threads`` every run ends bit-identical to training the runs one after the other; a run
+    with ``train.threads=0`` gets ``cpu_count // jobs`` threads (the last bits may then differ from
+    a run using every core). After a failure no new run starts, the runs already training finish,
+    then the failure is raised naming its run (rerun to resume). Ctrl-C reaches the workers too:
+    each checkpoints and stops. Not under torchrun, not with in-memory datasets or model factories
+    (a worker reads the data from ``data.root``)."""
     import multiprocessing
     import os
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from mcdlib import errors
 
@@ -313,30 +332,43 @@ def train_runs_parallel(runs: Sequence[AblationRun], jobs: int, progress: bool =
             todo.append(run)
     if not todo:
         return
+    prepare_data(todo, progress)
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    queue = list(todo)
+    running: dict[Any, AblationRun] = {}
+    failure: McdError | None = None
     bar = progress_bar(total=len(todo), enabled=progress, desc=f"{desc} ({jobs} at a time)", unit="run")
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn"))
     try:
-        pending = {pool.submit(_train_in_worker, run, threads): run for run in todo}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+        while queue or running:
+            while queue and len(running) < jobs:  # never more in flight than workers: nothing waits queued
+                run = queue.pop(0)
+                running[pool.submit(_train_in_worker, run, threads)] = run
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                run = pending.pop(future)
-                status, kind, message = future.result()
+                run = running.pop(future)
+                try:
+                    status, kind, message = future.result()
+                except Exception as exc:  # the worker died (out of memory, killed) or raised outside McdError
+                    status, kind = "failed", "RunError"
+                    message = (f"its process stopped ({type(exc).__name__}: {exc}); rerun the command to resume "
+                               "it from its last checkpoint")
                 if status == "failed":
-                    for other in pending:
-                        other.cancel()
                     error = getattr(errors, kind, McdError)
-                    raise (error if isinstance(error, type) and issubclass(error, McdError) else McdError)(
-                        f"{desc} run {run.run_dir} ({run.variant}, seed {run.seed}): {message}")
+                    error = error if isinstance(error, type) and issubclass(error, McdError) else McdError
+                    failure = failure or error(f"{desc} run {run.run_dir} ({run.variant}, seed {run.seed}): {message}")
+                    queue.clear()  # no new run; those training finish
+                    continue
                 bar.update(1)
                 bar.set_postfix_str(f"{run.variant} seed {run.seed} {status}")
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)  # running workers checkpoint on Ctrl-C themselves
+        pool.shutdown(wait=True, cancel_futures=True)  # on Ctrl-C the workers checkpoint and stop themselves
         raise
     finally:
         bar.close()
     pool.shutdown(wait=True)
+    if failure is not None:
+        raise failure
 
 
 # --------------------------------------------------------------------------- the cost of a plan
