@@ -262,7 +262,7 @@ def protocol_commands(data: str | Path, out: str | Path = "runs/study", preset: 
                       sets: Sequence[str] = ("train.threads=1", "train.progress=false"), jobs: int = 2) -> list[str]:
     """The study protocol as commands: tune, the headline variants with 5 seeds, the other
     variants with 3, then the report (``--table-only`` writes ``study.json``). Default: two
-    one-thread runs at a time (``--jobs 2``), about 1.2x faster than one two-thread run on 2 cores
+    one-thread runs at a time (``--jobs 2``), about 1.3x faster than one two-thread run on 2 cores
     (docs/STUDY.md)."""
     common = f"--data {data} --preset {preset}" + "".join(f" --set {s}" for s in sets) + (
         f" --jobs {jobs}" if jobs > 1 else "")
